@@ -1,0 +1,63 @@
+//! The application layer: the operations the API (and later the console) call, one file per
+//! resource. Each operation checks permission, validates, changes the store and appends the audit
+//! entry in the same transaction. Nothing here knows about HTTP.
+
+pub mod api_keys;
+pub mod assets;
+pub mod audit;
+pub mod auth;
+pub mod setup;
+pub mod users;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::auth::ratelimit::RateLimits;
+use crate::config::Config;
+use crate::secret::MasterKey;
+use crate::store::Store;
+
+pub type App = Arc<AppState>;
+
+pub struct AppState {
+    pub store: Store,
+    pub keys: MasterKey,
+    pub config: Config,
+    pub limits: RateLimits,
+    pub started: Instant,
+    /// Compared against when a login names an unknown user (equal timing).
+    pub dummy_password_hash: String,
+}
+
+/// Page request, validated: `page` from 1, `per_page` 1..=100 (default 20).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub page: u32,
+    pub per_page: u32,
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        PageRequest { page: 1, per_page: DEFAULT_PER_PAGE }
+    }
+}
+
+pub const DEFAULT_PER_PAGE: u32 = 20;
+pub const MAX_PER_PAGE: u32 = 100;
+
+impl PageRequest {
+    pub fn limit(&self) -> i64 {
+        i64::from(self.per_page)
+    }
+    pub fn offset(&self) -> i64 {
+        i64::from(self.page - 1) * i64::from(self.per_page)
+    }
+}
+
+/// One page of results and the total count.
+#[derive(Debug)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub page: PageRequest,
+    pub total: i64,
+}

@@ -1,0 +1,444 @@
+//! Configuration: the TOML file's serde shape (`FileConfig`, strict: unknown keys are errors) kept
+//! apart from the validated `Config` the appliance runs on. Sources, weakest first: built-in
+//! defaults, the file, `IRONBAY_*` environment variables, command-line flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Environment variables with the `IRONBAY_` prefix that are not config keys.
+const NON_CONFIG_ENV: &[&str] = &["IRONBAY_ADMIN_PASSWORD", "IRONBAY_CONFIG", "IRONBAY_LOG"];
+const NON_CONFIG_ENV_PREFIXES: &[&str] = &["IRONBAY_TEST_"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{origin}: key `{key}`{}: {message}", line.map(|l| format!(" (line {l})")).unwrap_or_default())]
+    Invalid { origin: String, key: String, line: Option<usize>, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+}
+
+/// The file's shape. Every table denies unknown keys so a typo is an error, not a silent default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<Listen>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub log: Option<String>,
+    #[serde(default)]
+    pub auth: AuthFile,
+    #[serde(default)]
+    pub rate_limit: RateLimitFile,
+    #[serde(default)]
+    pub api: ApiFile,
+    #[serde(default)]
+    pub boot: BootFile,
+    #[serde(default)]
+    pub dhcp: DhcpFile,
+}
+
+/// `listen = "127.0.0.1:8080"` or `listen = ["127.0.0.1:8080", "10.0.0.1:8080"]`; a string may
+/// also hold a comma-separated list (handy in an environment variable).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Listen {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthFile {
+    pub access_token_ttl_secs: Option<u64>,
+    pub session_ttl_hours: Option<u64>,
+    pub remember_me_days: Option<u64>,
+    pub lockout_threshold: Option<u32>,
+    pub lockout_base_secs: Option<u64>,
+    pub lockout_max_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitFile {
+    pub api_per_minute: Option<u32>,
+    pub api_burst: Option<u32>,
+    pub login_per_minute: Option<u32>,
+    pub login_burst: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiFile {
+    pub max_body_bytes: Option<usize>,
+}
+
+/// Boot services (later issues): accepted and validated now so one file serves every version.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootFile {
+    pub http_url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DhcpFile {
+    #[serde(default)]
+    pub interfaces: Vec<DhcpInterfaceFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DhcpInterfaceFile {
+    pub name: String,
+    pub mode: DhcpMode,
+    pub vni: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DhcpMode {
+    Full,
+    Proxy,
+}
+
+/// The validated configuration the appliance runs on.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: Vec<SocketAddr>,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub log: String,
+    pub auth: AuthConfig,
+    pub rate_limit: RateLimitConfig,
+    pub max_body_bytes: usize,
+    pub boot_http_url: Option<String>,
+    pub dhcp_interfaces: Vec<DhcpInterface>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub access_token_ttl: Duration,
+    pub session_ttl: Duration,
+    pub remember_me_ttl: Duration,
+    pub lockout_threshold: u32,
+    pub lockout_base: Duration,
+    pub lockout_max: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct RateLimitConfig {
+    pub api_per_minute: u32,
+    pub api_burst: u32,
+    pub login_per_minute: u32,
+    pub login_burst: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct DhcpInterface {
+    pub name: String,
+    pub mode: DhcpMode,
+    pub vni: Option<String>,
+}
+
+/// Overrides from command-line flags (strongest source).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+}
+
+/// Where the configuration came from, for error messages.
+struct Source {
+    origin: String,
+    text: String,
+}
+
+/// Loads the configuration: `path` if given (it must exist), else `./ironbay.toml` if present,
+/// else built-in defaults; then environment and flag overrides; then validation.
+pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+    let source = read_source(path)?;
+    let mut table: toml::Table = match &source {
+        Some(src) => toml::from_str(&src.text).map_err(|e| parse_error(&src.origin, &e))?,
+        None => toml::Table::new(),
+    };
+    apply_env(&mut table, std::env::vars())?;
+    apply_overrides(&mut table, overrides);
+    let origin = source.as_ref().map_or_else(|| "configuration".to_string(), |s| s.origin.clone());
+    let file: FileConfig = table.try_into().map_err(|e: toml::de::Error| ConfigError::Parse {
+        path: origin.clone(),
+        message: e.message().to_string(),
+    })?;
+    validate(file).map_err(|(key, message)| ConfigError::Invalid {
+        line: source.as_ref().and_then(|s| locate_key(&s.text, &key)),
+        origin,
+        key,
+        message,
+    })
+}
+
+/// `ironbay config check`: the file alone must parse and validate (env and flags are not applied,
+/// so the answer is about the file).
+pub fn check_file(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+    let origin = path.display().to_string();
+    let file: FileConfig = toml::from_str(&text).map_err(|e| parse_error(&origin, &e))?;
+    validate(file).map_err(|(key, message)| ConfigError::Invalid {
+        line: locate_key(&text, &key),
+        origin,
+        key,
+        message,
+    })
+}
+
+fn read_source(path: Option<&Path>) -> Result<Option<Source>, ConfigError> {
+    let (path, required) = match path {
+        Some(p) => (p.to_path_buf(), true),
+        None => (PathBuf::from("ironbay.toml"), false),
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(Source { origin: path.display().to_string(), text })),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(None),
+        Err(source) => Err(ConfigError::Read { path: path.display().to_string(), source }),
+    }
+}
+
+fn parse_error(origin: &str, e: &toml::de::Error) -> ConfigError {
+    // toml's Display already names the line and column and quotes the offending text.
+    ConfigError::Parse { path: origin.to_string(), message: e.to_string().trim_end().to_string() }
+}
+
+/// `IRONBAY_RATE_LIMIT__API_PER_MINUTE=100` sets `rate_limit.api_per_minute`: the name after the
+/// prefix, lowercased, with `__` between table and key. Values parse as TOML (numbers, booleans)
+/// and fall back to strings.
+fn apply_env(
+    table: &mut toml::Table,
+    vars: impl Iterator<Item = (String, String)>,
+) -> Result<(), ConfigError> {
+    for (var, value) in vars {
+        let Some(rest) = var.strip_prefix("IRONBAY_") else { continue };
+        if NON_CONFIG_ENV.contains(&var.as_str()) || NON_CONFIG_ENV_PREFIXES.iter().any(|p| var.starts_with(p)) {
+            continue;
+        }
+        let path: Vec<String> = rest.to_ascii_lowercase().split("__").map(str::to_string).collect();
+        if path.iter().any(String::is_empty) {
+            return Err(ConfigError::Env { var, message: "malformed name".into() });
+        }
+        let parsed = format!("v = {value}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or(toml::Value::String(value));
+        set_path(table, &path, parsed).map_err(|message| ConfigError::Env { var, message })?;
+    }
+    Ok(())
+}
+
+fn apply_overrides(table: &mut toml::Table, o: &Overrides) {
+    if let Some(listen) = &o.listen {
+        table.insert("listen".into(), toml::Value::String(listen.clone()));
+    }
+    if let Some(dir) = &o.data_dir {
+        table.insert("data_dir".into(), toml::Value::String(dir.display().to_string()));
+    }
+    if let Some(url) = &o.database_url {
+        table.insert("database_url".into(), toml::Value::String(url.clone()));
+    }
+}
+
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
+    match path {
+        [] => Err("empty key".into()),
+        [key] => {
+            table.insert(key.clone(), value);
+            Ok(())
+        }
+        [head, rest @ ..] => {
+            let entry = table.entry(head.clone()).or_insert_with(|| toml::Value::Table(Default::default()));
+            match entry {
+                toml::Value::Table(t) => set_path(t, rest, value),
+                _ => Err(format!("`{head}` is not a table")),
+            }
+        }
+    }
+}
+
+type Invalid = (String, String);
+
+fn invalid(key: &str, message: impl Into<String>) -> Invalid {
+    (key.to_string(), message.into())
+}
+
+fn validate(f: FileConfig) -> Result<Config, Invalid> {
+    let listen_raw: Vec<String> = match f.listen {
+        None => vec!["127.0.0.1:8080".into()],
+        Some(Listen::One(s)) => s.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+        Some(Listen::Many(v)) => v,
+    };
+    if listen_raw.is_empty() {
+        return Err(invalid("listen", "needs at least one address"));
+    }
+    let listen = listen_raw
+        .iter()
+        .map(|s| {
+            s.parse::<SocketAddr>()
+                .map_err(|_| invalid("listen", format!("`{s}` is not an address:port (e.g. 127.0.0.1:8080)")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let data_dir = f.data_dir.unwrap_or_else(|| PathBuf::from("./ironbay-data"));
+    let database_url = match f.database_url {
+        None => format!("sqlite://{}", data_dir.join("ironbay.db").display()),
+        Some(url) if url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://") => url,
+        Some(url) => {
+            let scheme = url.split(':').next().unwrap_or_default().to_string();
+            return Err(invalid("database_url", format!("unsupported scheme `{scheme}` (use sqlite:// or postgres://)")));
+        }
+    };
+
+    let a = f.auth;
+    let positive = |key: &str, v: Option<u64>, default: u64| -> Result<u64, Invalid> {
+        match v {
+            Some(0) => Err(invalid(key, "must be greater than 0")),
+            Some(v) => Ok(v),
+            None => Ok(default),
+        }
+    };
+    let auth = AuthConfig {
+        access_token_ttl: Duration::from_secs(positive("auth.access_token_ttl_secs", a.access_token_ttl_secs, 900)?),
+        session_ttl: Duration::from_secs(3600 * positive("auth.session_ttl_hours", a.session_ttl_hours, 12)?),
+        remember_me_ttl: Duration::from_secs(86_400 * positive("auth.remember_me_days", a.remember_me_days, 30)?),
+        lockout_threshold: positive("auth.lockout_threshold", a.lockout_threshold.map(u64::from), 5)? as u32,
+        lockout_base: Duration::from_secs(positive("auth.lockout_base_secs", a.lockout_base_secs, 30)?),
+        lockout_max: Duration::from_secs(positive("auth.lockout_max_secs", a.lockout_max_secs, 900)?),
+    };
+
+    let r = f.rate_limit;
+    let per_min = |key: &str, v: Option<u32>, default: u32| -> Result<u32, Invalid> {
+        match v {
+            Some(0) => Err(invalid(key, "must be greater than 0")),
+            Some(v) => Ok(v),
+            None => Ok(default),
+        }
+    };
+    let api_per_minute = per_min("rate_limit.api_per_minute", r.api_per_minute, 1200)?;
+    let login_per_minute = per_min("rate_limit.login_per_minute", r.login_per_minute, 10)?;
+    let rate_limit = RateLimitConfig {
+        api_per_minute,
+        api_burst: per_min("rate_limit.api_burst", r.api_burst, api_per_minute)?,
+        login_per_minute,
+        login_burst: per_min("rate_limit.login_burst", r.login_burst, login_per_minute)?,
+    };
+
+    let max_body_bytes = match f.api.max_body_bytes {
+        Some(0) => return Err(invalid("api.max_body_bytes", "must be greater than 0")),
+        Some(n) => n,
+        None => 1024 * 1024,
+    };
+
+    if let Some(url) = &f.boot.http_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        return Err(invalid("boot.http_url", "must start with http:// or https://"));
+    }
+    let mut dhcp_interfaces = Vec::new();
+    for (i, iface) in f.dhcp.interfaces.into_iter().enumerate() {
+        if iface.name.is_empty() || iface.name.len() > 15 || iface.name.contains('/') {
+            return Err(invalid("name", format!("dhcp.interfaces[{i}]: `{}` is not an interface name", iface.name)));
+        }
+        if iface.mode == DhcpMode::Full && iface.vni.is_none() {
+            return Err(invalid("mode", format!("dhcp.interfaces[{i}]: full mode needs `vni` (the pool's VNI)")));
+        }
+        dhcp_interfaces.push(DhcpInterface { name: iface.name, mode: iface.mode, vni: iface.vni });
+    }
+
+    Ok(Config {
+        listen,
+        data_dir,
+        database_url,
+        log: f.log.unwrap_or_else(|| "info".into()),
+        auth,
+        rate_limit,
+        max_body_bytes,
+        boot_http_url: f.boot.http_url,
+        dhcp_interfaces,
+    })
+}
+
+/// The 1-based line where dotted `key` is set in `text`, found by walking table headers. Good
+/// enough for error messages; the TOML parser itself reports syntax errors with exact positions.
+fn locate_key(text: &str, key: &str) -> Option<usize> {
+    let (table, leaf) = match key.rsplit_once('.') {
+        Some((t, l)) => (t, l),
+        None => ("", key),
+    };
+    let mut current = String::new();
+    for (n, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if let Some(h) = t.strip_prefix("[[").and_then(|h| h.split("]]").next()) {
+            current = h.trim().to_string();
+        } else if let Some(h) = t.strip_prefix('[').and_then(|h| h.split(']').next()) {
+            current = h.trim().to_string();
+        } else if let Some((k, _)) = t.split_once('=')
+            && k.trim() == leaf
+            && (current == table || (table.is_empty() && current.is_empty()) || current.ends_with(table))
+        {
+            return Some(n + 1);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, (String, String)> {
+        validate(toml::from_str(text).map_err(|e: toml::de::Error| ("<parse>".to_string(), e.to_string()))?)
+    }
+
+    #[test]
+    fn defaults_are_a_working_appliance() {
+        let c = parse("").unwrap();
+        assert_eq!(c.listen, vec!["127.0.0.1:8080".parse().unwrap()]);
+        assert_eq!(c.database_url, "sqlite://./ironbay-data/ironbay.db");
+        assert!(c.dhcp_interfaces.is_empty());
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_a_line() {
+        let err = toml::from_str::<FileConfig>("listen = \"127.0.0.1:1\"\n[auth]\nsesion_ttl_hours = 3\n").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("sesion_ttl_hours") && msg.contains("line 3"), "{msg}");
+    }
+
+    #[test]
+    fn semantic_errors_name_key_and_line() {
+        let text = "data_dir = \"/tmp/x\"\n\n[rate_limit]\napi_per_minute = 0\n";
+        let (key, _) = parse(text).unwrap_err();
+        assert_eq!(key, "rate_limit.api_per_minute");
+        assert_eq!(locate_key(text, &key), Some(4));
+    }
+
+    #[test]
+    fn env_overrides_nested_keys_and_types() {
+        let mut t = toml::Table::new();
+        let vars = [
+            ("IRONBAY_RATE_LIMIT__API_PER_MINUTE".to_string(), "99".to_string()),
+            ("IRONBAY_LISTEN".to_string(), "127.0.0.1:0".to_string()),
+            ("IRONBAY_ADMIN_PASSWORD".to_string(), "not config".to_string()),
+        ];
+        apply_env(&mut t, vars.into_iter()).unwrap();
+        let c = validate(t.try_into().unwrap()).unwrap();
+        assert_eq!(c.rate_limit.api_per_minute, 99);
+        assert_eq!(c.listen[0].port(), 0);
+    }
+}

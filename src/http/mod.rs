@@ -1,0 +1,90 @@
+//! The HTTP face: the REST API under `/api/v1` and its OpenAPI document. Handlers are thin; the
+//! router is built with utoipa-axum so a route cannot exist without its OpenAPI entry.
+
+pub mod api;
+pub mod error;
+pub mod extract;
+pub mod gate;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::response::IntoResponse;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::App;
+use crate::error::Error;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "ironbay", description = "Bare-metal provisioning appliance: REST API"),
+    modifiers(&SecuritySchemes),
+    tags((name = "health"), (name = "auth"), (name = "users"), (name = "api-keys"), (name = "assets"), (name = "audit"))
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let c = openapi.components.get_or_insert_with(Default::default);
+        c.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("An access token (`ibt_…`) or an API key (`ib_…`)")).build()),
+        );
+        c.add_security_scheme("api_key", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))));
+        c.add_security_scheme("session_cookie", SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(gate::SESSION_COOKIE))));
+    }
+}
+
+/// The API routes and the OpenAPI document describing exactly them.
+pub fn api() -> (Router<App>, utoipa::openapi::OpenApi) {
+    use api::*;
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(auth::mfa_setup))
+        .routes(routes!(auth::mfa_enable))
+        .routes(routes!(auth::mfa_disable))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::get, users::update, users::delete))
+        .routes(routes!(api_keys::list, api_keys::create))
+        .routes(routes!(api_keys::get, api_keys::revoke))
+        .routes(routes!(assets::list, assets::create))
+        .routes(routes!(assets::get, assets::update, assets::delete))
+        .routes(routes!(audit::list))
+        .routes(routes!(audit::export))
+        .routes(routes!(audit::verify))
+        .split_for_parts()
+}
+
+pub fn router(app: App) -> Router {
+    let (api, mut doc) = api();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    let doc_json = std::sync::Arc::new(doc.to_pretty_json().unwrap_or_else(|_| "{}".into()));
+    let api = api
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || {
+                let doc = doc_json.clone();
+                async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], doc.as_str().to_owned()) }
+            }),
+        )
+        .fallback(api_not_found)
+        .layer(axum::middleware::from_fn_with_state(app.clone(), gate::gate))
+        // Bodies are read (and limited) by `ApiJson`; this outer bound only stops abuse early.
+        .layer(DefaultBodyLimit::max(app.config.max_body_bytes.saturating_mul(2)));
+    Router::new()
+        .merge(api)
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(app)
+}
+
+async fn api_not_found(uri: axum::http::Uri) -> impl IntoResponse {
+    Error::not_found("ROUTE_NOT_FOUND", format!("no route for {}", uri.path()))
+}

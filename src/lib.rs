@@ -1,0 +1,12 @@
+//! ironbay: a self-hosted bare-metal provisioning appliance in one binary. See ARCHITECTURE.md.
+
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod model;
+pub mod secret;
+pub mod server;
+pub mod store;

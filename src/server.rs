@@ -1,0 +1,80 @@
+//! Wires the appliance together and runs it: data dir, store, first admin, listeners.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::app::{App, AppState, setup};
+use crate::auth::password;
+use crate::auth::ratelimit::RateLimits;
+use crate::config::Config;
+use crate::secret::Secret;
+use crate::store::Store;
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let keys = setup::prepare_data_dir(&config.data_dir)?;
+    let store = Store::open(&config.database_url).await.context("opening the store")?;
+    let env_password = std::env::var("IRONBAY_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty()).map(Secret::new);
+    if let Some(generated) = setup::ensure_first_admin(&store, env_password).await? {
+        // Printed once, to stdout only: the log never carries it.
+        println!("First run: created admin user `{}` with password: {}", setup::FIRST_ADMIN, generated.expose());
+        println!("Store it now; it will not be shown again.");
+    }
+    let app: App = Arc::new(AppState {
+        limits: RateLimits::new(&config.rate_limit),
+        dummy_password_hash: password::dummy_hash().await?,
+        store,
+        keys,
+        config: config.clone(),
+        started: Instant::now(),
+    });
+
+    let mut listeners = Vec::new();
+    for addr in &config.listen {
+        let l = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+        listeners.push(l);
+    }
+    let bound: Vec<SocketAddr> = listeners.iter().filter_map(|l| l.local_addr().ok()).collect();
+
+    let prune = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                app.limits.api.prune();
+                app.limits.login.prune();
+            }
+        })
+    };
+
+    let router = crate::http::router(app.clone());
+    let mut servers = tokio::task::JoinSet::new();
+    for l in listeners {
+        let svc = router.clone().into_make_service_with_connect_info::<SocketAddr>();
+        servers.spawn(async move { axum::serve(l, svc).with_graceful_shutdown(shutdown_signal()).await });
+    }
+    let urls: Vec<String> = bound.iter().map(|a| format!("http://{a}")).collect();
+    tracing::info!(listen = %urls.join(","), database = app.store.backend().name(), data_dir = %config.data_dir.display(), "ironbay ready");
+    while let Some(res) = servers.join_next().await {
+        res.context("listener task")?.context("serving HTTP")?;
+    }
+    prune.abort();
+    tracing::info!("ironbay stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
