@@ -1,4 +1,4 @@
-//! Bearer access tokens: `ibt_<session>.<user>.<expiry>.<mac>`, HMAC-SHA256 signed with a key
+//! Bearer access tokens: `ibt_<session>.<user>.<expiry>.<nonce>.<mac>`, HMAC-SHA256 signed with a key
 //! derived from the master key. Short-lived; checking one needs no password hashing and only the
 //! session row (so logout and refresh-token reuse revoke them at once).
 
@@ -20,7 +20,9 @@ pub struct AccessClaims {
 }
 
 pub fn sign(key: &[u8; 32], claims: &AccessClaims) -> String {
-    let body = format!("{}.{}.{}", claims.session_id, claims.user_id, claims.expires_unix);
+    // The nonce makes every token distinct, even two issued for one session in the same second.
+    let nonce = crate::model::ids::random_tail(8);
+    let body = format!("{}.{}.{}.{nonce}", claims.session_id, claims.user_id, claims.expires_unix);
     let mac = URL_SAFE_NO_PAD.encode(hmac_sha256(key, body.as_bytes()));
     format!("{ACCESS_PREFIX}{body}.{mac}")
 }
@@ -40,7 +42,7 @@ pub fn verify(key: &[u8; 32], token: &str, now_unix: i64) -> Result<AccessClaims
         return Err(TokenError::BadSignature);
     }
     let mut parts = body.split('.');
-    let (Some(sid), Some(uid), Some(exp), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(sid), Some(uid), Some(exp), Some(_nonce), None) = (parts.next(), parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(TokenError::Malformed);
     };
     let expires_unix: i64 = exp.parse().map_err(|_| TokenError::Malformed)?;
