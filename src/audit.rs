@@ -46,7 +46,13 @@ pub struct Event<'a> {
 
 impl<'a> Event<'a> {
     pub fn new(action: &'a str, target_type: &'a str, target_id: &'a str) -> Self {
-        Event { action, target_type: Some(target_type), target_id: Some(target_id), outcome: Outcome::Success, details: Value::Null }
+        Event {
+            action,
+            target_type: Some(target_type),
+            target_id: Some(target_id),
+            outcome: Outcome::Success,
+            details: Value::Null,
+        }
     }
 
     pub fn with_outcome(mut self, outcome: Outcome) -> Self {
@@ -94,8 +100,19 @@ pub async fn record(store: &Store, actor: &Actor, event: Event<'_>) -> Result<()
 /// into the next) and stable across engines.
 pub fn entry_hash(r: &AuditRow) -> String {
     let canonical = serde_json::json!([
-        r.seq, r.id, r.ts, r.actor_type, r.actor_id, r.actor_name, r.action, r.target_type,
-        r.target_id, r.source_ip, r.outcome, r.details, r.prev_hash
+        r.seq,
+        r.id,
+        r.ts,
+        r.actor_type,
+        r.actor_id,
+        r.actor_name,
+        r.action,
+        r.target_type,
+        r.target_id,
+        r.source_ip,
+        r.outcome,
+        r.details,
+        r.prev_hash
     ]);
     hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
 }

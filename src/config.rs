@@ -172,10 +172,9 @@ pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Config, Config
     apply_env(&mut table, std::env::vars())?;
     apply_overrides(&mut table, overrides);
     let origin = source.as_ref().map_or_else(|| "configuration".to_string(), |s| s.origin.clone());
-    let file: FileConfig = table.try_into().map_err(|e: toml::de::Error| ConfigError::Parse {
-        path: origin.clone(),
-        message: e.message().to_string(),
-    })?;
+    let file: FileConfig = table
+        .try_into()
+        .map_err(|e: toml::de::Error| ConfigError::Parse { path: origin.clone(), message: e.message().to_string() })?;
     validate(file).map_err(|(key, message)| ConfigError::Invalid {
         line: source.as_ref().and_then(|s| locate_key(&s.text, &key)),
         origin,
@@ -219,10 +218,7 @@ fn parse_error(origin: &str, e: &toml::de::Error) -> ConfigError {
 /// `IRONBAY_RATE_LIMIT__API_PER_MINUTE=100` sets `rate_limit.api_per_minute`: the name after the
 /// prefix, lowercased, with `__` between table and key. Values parse as TOML (numbers, booleans)
 /// and fall back to strings.
-fn apply_env(
-    table: &mut toml::Table,
-    vars: impl Iterator<Item = (String, String)>,
-) -> Result<(), ConfigError> {
+fn apply_env(table: &mut toml::Table, vars: impl Iterator<Item = (String, String)>) -> Result<(), ConfigError> {
     for (var, value) in vars {
         let Some(rest) = var.strip_prefix("IRONBAY_") else { continue };
         if NON_CONFIG_ENV.contains(&var.as_str()) || NON_CONFIG_ENV_PREFIXES.iter().any(|p| var.starts_with(p)) {
@@ -297,10 +293,17 @@ fn validate(f: FileConfig) -> Result<Config, Invalid> {
     let data_dir = f.data_dir.unwrap_or_else(|| PathBuf::from("./ironbay-data"));
     let database_url = match f.database_url {
         None => format!("sqlite://{}", data_dir.join("ironbay.db").display()),
-        Some(url) if url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://") => url,
+        Some(url)
+            if url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://") =>
+        {
+            url
+        }
         Some(url) => {
             let scheme = url.split(':').next().unwrap_or_default().to_string();
-            return Err(invalid("database_url", format!("unsupported scheme `{scheme}` (use sqlite:// or postgres://)")));
+            return Err(invalid(
+                "database_url",
+                format!("unsupported scheme `{scheme}` (use sqlite:// or postgres://)"),
+            ));
         }
     };
 

@@ -128,9 +128,7 @@ impl MasterKey {
         }
         let (nonce, ct) = rest.split_at(NONCE_LEN);
         let nonce = XNonce::try_from(nonce).map_err(|_| CryptoError::Unseal)?;
-        self.seal
-            .decrypt(&nonce, Payload { msg: ct, aad: context.as_bytes() })
-            .map_err(|_| CryptoError::Unseal)
+        self.seal.decrypt(&nonce, Payload { msg: ct, aad: context.as_bytes() }).map_err(|_| CryptoError::Unseal)
     }
 
     pub fn token_signing_key(&self) -> &[u8; 32] {

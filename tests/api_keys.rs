@@ -68,7 +68,8 @@ async fn keys_cannot_manage_users_or_keys(backend: Backend) {
     let r = key.post("/api/v1/api-keys", json!({"name": "child", "scopes": ["assets:read"]})).await;
     assert_eq!(r.status, 403);
     assert_eq!(r.error_code(), "SESSION_REQUIRED");
-    let r = key.post("/api/v1/users", json!({"username": "x", "password": "long-enough-password", "role": "admin"})).await;
+    let r =
+        key.post("/api/v1/users", json!({"username": "x", "password": "long-enough-password", "role": "admin"})).await;
     assert_eq!(r.status, 403);
     assert_eq!(r.error_code(), "SESSION_REQUIRED");
     let r = key.get("/api/v1/users").await;
@@ -80,12 +81,18 @@ async fn keys_cannot_manage_users_or_keys(backend: Backend) {
 async fn expiry_is_enforced(backend: Backend) {
     let app = Appliance::start(backend).await;
     let admin = app.admin().await;
-    let past = admin.post("/api/v1/api-keys", json!({"name": "old", "scopes": ["assets:read"], "expires_at": "2020-01-01T00:00:00Z"})).await;
+    let past = admin
+        .post(
+            "/api/v1/api-keys",
+            json!({"name": "old", "scopes": ["assets:read"], "expires_at": "2020-01-01T00:00:00Z"}),
+        )
+        .await;
     assert_eq!(past.status, 422);
     assert_eq!(past.json["details"]["field"], "expires_at");
 
     let soon = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
-    let r = admin.post("/api/v1/api-keys", json!({"name": "short", "scopes": ["assets:read"], "expires_at": soon})).await;
+    let r =
+        admin.post("/api/v1/api-keys", json!({"name": "short", "scopes": ["assets:read"], "expires_at": soon})).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let c = admin.with_auth(Auth::Bearer(r.json["key"].as_str().unwrap().to_string()));
     assert_eq!(c.get("/api/v1/assets").await.status, 200);
@@ -112,11 +119,20 @@ async fn users_see_only_their_keys(backend: Backend) {
     assert_eq!(admin_list.json["meta"]["total"], 2);
     let op_list = op.get("/api/v1/api-keys").await;
     assert_eq!(op_list.json["meta"]["total"], 1);
-    let admin_key_id = admin_list.json["data"].as_array().unwrap().iter().find(|k| k["name"] == "test key").unwrap()["id"].as_str().unwrap().to_string();
+    let admin_key_id =
+        admin_list.json["data"].as_array().unwrap().iter().find(|k| k["name"] == "test key").unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
     assert_eq!(op.delete(&format!("/api/v1/api-keys/{admin_key_id}")).await.status, 404);
     let r = op.post("/api/v1/api-keys", json!({"name": "escalate", "scopes": ["admin"]})).await;
     assert_eq!(r.status, 403);
     assert_eq!(r.json["details"]["missing_scope"], "admin");
 }
 
-both_backends!(key_is_shown_once_and_works_both_ways, keys_cannot_manage_users_or_keys, expiry_is_enforced, users_see_only_their_keys);
+both_backends!(
+    key_is_shown_once_and_works_both_ways,
+    keys_cannot_manage_users_or_keys,
+    expiry_is_enforced,
+    users_see_only_their_keys
+);

@@ -112,7 +112,9 @@ async fn concurrent_writes_keep_one_chain(backend: Backend) {
     let mut tasks = Vec::new();
     for i in 0..30 {
         let c = admin.clone();
-        tasks.push(tokio::spawn(async move { c.post("/api/v1/assets", asset_body(&format!("c{i}"), &format!("52:54:00:00:03:{i:02x}"))).await.status }));
+        tasks.push(tokio::spawn(async move {
+            c.post("/api/v1/assets", asset_body(&format!("c{i}"), &format!("52:54:00:00:03:{i:02x}"))).await.status
+        }));
     }
     for t in tasks {
         assert_eq!(t.await.unwrap(), 201);
@@ -122,4 +124,9 @@ async fn concurrent_writes_keep_one_chain(backend: Backend) {
     assert!(v.json["entries"].as_u64().unwrap() >= 32);
 }
 
-both_backends!(changes_are_recorded_and_filterable, verify_detects_direct_edits, truncating_the_newest_entries_is_detected, concurrent_writes_keep_one_chain);
+both_backends!(
+    changes_are_recorded_and_filterable,
+    verify_detects_direct_edits,
+    truncating_the_newest_entries_is_detected,
+    concurrent_writes_keep_one_chain
+);

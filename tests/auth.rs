@@ -22,7 +22,8 @@ async fn login_sets_cookies_and_session_works(backend: Backend) {
     assert!(r.json["expires_in"].as_u64().unwrap() > 0);
     assert_eq!(r.json["user"]["username"], "admin");
     assert!(r.json["user"].get("password_hash").is_none());
-    let cookies: Vec<String> = r.headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
+    let cookies: Vec<String> =
+        r.headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
     let session = cookies.iter().find(|c| c.starts_with("ironbay_session=")).expect("session cookie");
     assert!(session.contains("HttpOnly") && session.contains("SameSite=Lax"), "{session}");
     assert!(!session.contains("Max-Age"), "no remember_me: browser-session cookie: {session}");
@@ -35,8 +36,17 @@ async fn login_sets_cookies_and_session_works(backend: Backend) {
     assert_eq!(me.json["auth"]["type"], "session");
 
     // remember_me makes the cookie persistent.
-    let r = app.client().post("/api/v1/auth/login", json!({"username": "admin", "password": ADMIN_PASSWORD, "remember_me": true})).await;
-    let session = r.headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).find(|c| c.starts_with("ironbay_session=")).unwrap();
+    let r = app
+        .client()
+        .post("/api/v1/auth/login", json!({"username": "admin", "password": ADMIN_PASSWORD, "remember_me": true}))
+        .await;
+    let session = r
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("ironbay_session="))
+        .unwrap();
     assert!(session.contains("Max-Age=2592000"), "{session}");
 }
 
@@ -173,7 +183,9 @@ async fn users_guard_rails(backend: Backend) {
     let me = admin.get("/api/v1/auth/me").await;
     let admin_id = me.json["id"].as_str().unwrap().to_string();
 
-    let dup = admin.post("/api/v1/users", json!({"username": "admin", "password": "another-password-1", "role": "viewer"})).await;
+    let dup = admin
+        .post("/api/v1/users", json!({"username": "admin", "password": "another-password-1", "role": "viewer"}))
+        .await;
     assert_eq!(dup.status, 409);
     assert_eq!(dup.error_code(), "USERNAME_TAKEN");
     let weak = admin.post("/api/v1/users", json!({"username": "weak", "password": "short", "role": "viewer"})).await;
@@ -199,7 +211,10 @@ async fn users_guard_rails(backend: Backend) {
     // Disabled users cannot log in.
     let r = admin.patch(&format!("/api/v1/users/{vid}"), json!({"disabled": true})).await;
     assert_eq!(r.status, 200);
-    let r = app.client().post("/api/v1/auth/login", json!({"username": "viewer1", "password": "a-brand-new-password"})).await;
+    let r = app
+        .client()
+        .post("/api/v1/auth/login", json!({"username": "viewer1", "password": "a-brand-new-password"}))
+        .await;
     assert_eq!(r.status, 403);
     assert_eq!(r.error_code(), "USER_DISABLED");
 

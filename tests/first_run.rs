@@ -23,7 +23,8 @@ async fn first_run_creates_key_and_admin_once(backend: Backend) {
     // The data dir must not exist yet: the appliance creates it.
     let parent = tempfile::tempdir().unwrap();
     let dir = parent.path().join("data");
-    let opts = Options { admin_password: Some(None), ..Options::default() }.env("IRONBAY_DATA_DIR", dir.to_str().unwrap());
+    let opts =
+        Options { admin_password: Some(None), ..Options::default() }.env("IRONBAY_DATA_DIR", dir.to_str().unwrap());
     let app = Appliance::start_with(backend, opts).await;
 
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
@@ -73,7 +74,11 @@ fn ironbay(args: &[&str], dir: &std::path::Path) -> (i32, String, String) {
         .env_remove("IRONBAY_CONFIG")
         .output()
         .expect("run ironbay");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]

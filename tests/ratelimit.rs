@@ -7,7 +7,8 @@ use common::{ADMIN_PASSWORD, Appliance, Backend, Options};
 use serde_json::json;
 
 async fn per_key_budget_and_headers(backend: Backend) {
-    let opts = Options::default().env("IRONBAY_RATE_LIMIT__API_PER_MINUTE", "6").env("IRONBAY_RATE_LIMIT__API_BURST", "6");
+    let opts =
+        Options::default().env("IRONBAY_RATE_LIMIT__API_PER_MINUTE", "6").env("IRONBAY_RATE_LIMIT__API_BURST", "6");
     let app = Appliance::start_with(backend, opts).await;
     let admin = app.admin().await;
     // The admin session has its own bucket: two calls to make keys.

@@ -17,7 +17,8 @@ fn pg_dump(url: &str) -> String {
         .filter(|p| p.exists())
         .max()
         .expect("pg_dump");
-    let out = std::process::Command::new(bin).arg("--data-only").arg("--inserts").arg(url).output().expect("run pg_dump");
+    let out =
+        std::process::Command::new(bin).arg("--data-only").arg("--inserts").arg(url).output().expect("run pg_dump");
     assert!(out.status.success(), "pg_dump: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -73,7 +74,10 @@ async fn no_plaintext_secrets_at_rest_or_in_logs(backend: Backend) {
     assert!(!admin.get(&format!("/api/v1/assets/{id}")).await.text.contains(BMC_PASSWORD));
     assert!(!admin.get("/api/v1/assets").await.text.contains(BMC_PASSWORD));
 
-    let key = admin.post("/api/v1/api-keys", json!({"name": "k", "scopes": ["assets:read"]})).await.json["key"].as_str().unwrap().to_string();
+    let key = admin.post("/api/v1/api-keys", json!({"name": "k", "scopes": ["assets:read"]})).await.json["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let mfa = admin.post("/api/v1/auth/mfa/setup", json!({})).await;
     let totp_seed = mfa.json["secret"].as_str().unwrap().to_string();
     // Use the key once so its use is logged (if anything were to log it).

@@ -10,7 +10,10 @@ async fn health_and_login(backend: Backend) {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json["status"], "ok");
     assert_eq!(r.json["services"]["database"]["state"], "up");
-    assert_eq!(r.json["services"]["database"]["detail"], if backend == Backend::Sqlite { "sqlite" } else { "postgres" });
+    assert_eq!(
+        r.json["services"]["database"]["detail"],
+        if backend == Backend::Sqlite { "sqlite" } else { "postgres" }
+    );
     assert!(r.json["version"].is_string() && r.json["uptime_secs"].is_u64());
     let admin = app.admin().await;
     let me = admin.get("/api/v1/auth/me").await;

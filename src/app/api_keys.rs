@@ -153,7 +153,12 @@ impl AppState {
         }
         let mut tx = self.store.begin().await?;
         Store::api_key_revoke(&mut tx, id, &now_rfc3339()).await?;
-        audit::append(&mut tx, actor, Event::new("api_key.revoke", "api_key", id).with_details(serde_json::json!({"name": key.name}))).await?;
+        audit::append(
+            &mut tx,
+            actor,
+            Event::new("api_key.revoke", "api_key", id).with_details(serde_json::json!({"name": key.name})),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

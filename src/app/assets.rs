@@ -211,7 +211,10 @@ impl AppState {
             && address.len() <= 253
             && address.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
         if !addr_ok {
-            return Err(Error::invalid_field("bmc.address", format!("`{}` is not an IP address or hostname", input.address)));
+            return Err(Error::invalid_field(
+                "bmc.address",
+                format!("`{}` is not an IP address or hostname", input.address),
+            ));
         }
         if input.port == Some(0) {
             return Err(Error::invalid_field("bmc.port", "port must be 1-65535"));
@@ -227,7 +230,13 @@ impl AppState {
             (None, Some(old)) => old.password_sealed.clone(),
             (None, None) => return Err(Error::invalid_field("bmc.password", "bmc.password is required")),
         };
-        Ok(BmcRow { port: input.port.unwrap_or(input.driver.default_port()), driver: input.driver, address, username: input.username, password_sealed })
+        Ok(BmcRow {
+            port: input.port.unwrap_or(input.driver.default_port()),
+            driver: input.driver,
+            address,
+            username: input.username,
+            password_sealed,
+        })
     }
 
     /// The BMC password in clear, for the BMC driver only.
@@ -327,8 +336,12 @@ impl AppState {
         if !Store::asset_update(&mut tx, &row, &now).await.map_err(|e| race_conflict(e, &row))? {
             return Err(Error::conflict("ASSET_CHANGED", "the asset changed while this update ran: retry", None));
         }
-        audit::append(&mut tx, actor, Event::new("asset.update", "asset", id).with_details(serde_json::json!({"changed": changed})))
-            .await?;
+        audit::append(
+            &mut tx,
+            actor,
+            Event::new("asset.update", "asset", id).with_details(serde_json::json!({"changed": changed})),
+        )
+        .await?;
         tx.commit().await?;
         row.generation += 1;
         row.updated_at = now;
@@ -350,8 +363,12 @@ impl AppState {
             ));
         }
         Store::asset_delete(&mut tx, id).await?;
-        audit::append(&mut tx, actor, Event::new("asset.delete", "asset", id).with_details(serde_json::json!({"hostname": row.hostname})))
-            .await?;
+        audit::append(
+            &mut tx,
+            actor,
+            Event::new("asset.delete", "asset", id).with_details(serde_json::json!({"hostname": row.hostname})),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -385,7 +402,11 @@ fn conflict_error(c: AssetConflict, row: &AssetRow) -> Error {
 fn race_conflict(e: sqlx::Error, row: &AssetRow) -> Error {
     use crate::store::is_unique_violation;
     if is_unique_violation(&e, "mac") {
-        Error::conflict("DUPLICATE_MAC", "one of these MACs was just registered to another asset", Some(serde_json::json!({"field": "macs"})))
+        Error::conflict(
+            "DUPLICATE_MAC",
+            "one of these MACs was just registered to another asset",
+            Some(serde_json::json!({"field": "macs"})),
+        )
     } else if is_unique_violation(&e, "hostname") {
         conflict_error(AssetConflict::Hostname, row)
     } else if is_unique_violation(&e, "smbios_uuid") {

@@ -110,19 +110,26 @@ impl AppState {
         };
         match cred {
             Credential::Token(t) if t.starts_with(ACCESS_PREFIX) => {
-                let claims = tokens::verify(self.keys.token_signing_key(), t, Utc::now().timestamp()).map_err(|e| match e {
-                    tokens::TokenError::Expired => ("TOKEN_EXPIRED", "access token expired: refresh it or log in again"),
-                    _ => ("INVALID_TOKEN", "invalid access token"),
-                })?;
+                let claims =
+                    tokens::verify(self.keys.token_signing_key(), t, Utc::now().timestamp()).map_err(|e| match e {
+                        tokens::TokenError::Expired => {
+                            ("TOKEN_EXPIRED", "access token expired: refresh it or log in again")
+                        }
+                        _ => ("INVALID_TOKEN", "invalid access token"),
+                    })?;
                 self.session_principal(&claims.session_id, Some(&claims.user_id))
                     .await
                     .map_err(|e| e.unwrap_or(("INTERNAL_ERROR", "authentication is unavailable right now")))
             }
-            Credential::Token(t) if t.starts_with(API_KEY_PREFIX) => self.api_key_principal(t).await.map_err(|e| match e {
-                Ok(reason) => reason,
-                Err(db) => internal(db),
-            }),
-            Credential::Token(_) => Err(("INVALID_TOKEN", "unrecognised credential: expected an `ib_…` API key or an `ibt_…` access token")),
+            Credential::Token(t) if t.starts_with(API_KEY_PREFIX) => {
+                self.api_key_principal(t).await.map_err(|e| match e {
+                    Ok(reason) => reason,
+                    Err(db) => internal(db),
+                })
+            }
+            Credential::Token(_) => {
+                Err(("INVALID_TOKEN", "unrecognised credential: expected an `ib_…` API key or an `ibt_…` access token"))
+            }
             Credential::SessionCookie(secret) => {
                 if !secret.starts_with(SESSION_PREFIX) {
                     return Err(("INVALID_SESSION", "invalid session cookie"));
@@ -130,7 +137,9 @@ impl AppState {
                 let hash = self.keys.hash_token(secret);
                 let session = self.store.session_by_secret_hash(&hash).await.map_err(internal)?;
                 let Some(session) = session else { return Err(("INVALID_SESSION", "invalid session cookie")) };
-                self.session_principal(&session.id, None).await.map_err(|e| e.unwrap_or(("INVALID_SESSION", "invalid session")))
+                self.session_principal(&session.id, None)
+                    .await
+                    .map_err(|e| e.unwrap_or(("INVALID_SESSION", "invalid session")))
             }
         }
     }
@@ -160,12 +169,17 @@ impl AppState {
             None
         })?;
         match user {
-            Some(u) if !u.disabled => Ok(Principal::User { user_id: u.id, username: u.username, role: u.role, session_id: session.id }),
+            Some(u) if !u.disabled => {
+                Ok(Principal::User { user_id: u.id, username: u.username, role: u.role, session_id: session.id })
+            }
             _ => Err(Some(("USER_DISABLED", "this user is disabled"))),
         }
     }
 
-    async fn api_key_principal(&self, token: &str) -> Result<Principal, Result<(&'static str, &'static str), sqlx::Error>> {
+    async fn api_key_principal(
+        &self,
+        token: &str,
+    ) -> Result<Principal, Result<(&'static str, &'static str), sqlx::Error>> {
         const INVALID: (&str, &str) = ("INVALID_API_KEY", "invalid API key");
         let id = tokens::api_key_id(token).ok_or(Ok(INVALID))?;
         let key = self.store.api_key_get(&id).await.map_err(Err)?.ok_or(Ok(INVALID))?;
@@ -184,7 +198,11 @@ impl AppState {
             return Err(Ok(("USER_DISABLED", "the owner of this API key is disabled")));
         };
         // Record use at most once a minute per key: keeps the hot path free of writes.
-        let stale = key.last_used_at.as_deref().and_then(parse_time).is_none_or(|t| Utc::now() - t > ChronoDuration::seconds(60));
+        let stale = key
+            .last_used_at
+            .as_deref()
+            .and_then(parse_time)
+            .is_none_or(|t| Utc::now() - t > ChronoDuration::seconds(60));
         if stale {
             let store = self.store.clone();
             let id = key.id.clone();
@@ -195,7 +213,13 @@ impl AppState {
             });
         }
         let scopes: Vec<Scope> = key.scopes.into_iter().filter(|s| owner.role.grants(*s)).collect();
-        Ok(Principal::ApiKey { key_id: key.id, key_name: key.name, user_id: owner.id, username: owner.username, scopes })
+        Ok(Principal::ApiKey {
+            key_id: key.id,
+            key_name: key.name,
+            user_id: owner.id,
+            username: owner.username,
+            scopes,
+        })
     }
 
     pub async fn login(&self, source_ip: Option<IpAddr>, req: LoginRequest) -> Result<LoginOutcome> {
@@ -283,16 +307,30 @@ impl AppState {
             },
         )
         .await?;
-        Store::refresh_insert(&mut tx, &new_id(IdKind::RefreshToken), &session_id, &self.keys.hash_token(&refresh), &now_s, &expires).await?;
+        Store::refresh_insert(
+            &mut tx,
+            &new_id(IdKind::RefreshToken),
+            &session_id,
+            &self.keys.hash_token(&refresh),
+            &now_s,
+            &expires,
+        )
+        .await?;
         let actor = Actor {
-            principal: Some(Principal::User { user_id: user.id.clone(), username: user.username.clone(), role: user.role, session_id: session_id.clone() }),
+            principal: Some(Principal::User {
+                user_id: user.id.clone(),
+                username: user.username.clone(),
+                role: user.role,
+                session_id: session_id.clone(),
+            }),
             source_ip,
             rejected: None,
         };
         audit::append(
             &mut tx,
             &actor,
-            Event::new("auth.login", "user", &user.id).with_details(serde_json::json!({"session_id": session_id, "mfa": user.totp_enabled})),
+            Event::new("auth.login", "user", &user.id)
+                .with_details(serde_json::json!({"session_id": session_id, "mfa": user.totp_enabled})),
         )
         .await?;
         tx.commit().await?;
@@ -355,7 +393,12 @@ impl AppState {
         let session = self.store.session_get(&row.session_id).await?.ok_or_else(invalid)?;
         let user = self.store.user_get(&session.user_id).await?.ok_or_else(invalid)?;
         let actor = Actor {
-            principal: Some(Principal::User { user_id: user.id.clone(), username: user.username.clone(), role: user.role, session_id: session.id.clone() }),
+            principal: Some(Principal::User {
+                user_id: user.id.clone(),
+                username: user.username.clone(),
+                role: user.role,
+                session_id: session.id.clone(),
+            }),
             source_ip,
             rejected: None,
         };
@@ -385,17 +428,35 @@ impl AppState {
             return Err(Error::forbidden("USER_DISABLED", "this user is disabled"));
         }
         let next = random_token(REFRESH_PREFIX, 40);
-        Store::refresh_insert(&mut tx, &new_id(IdKind::RefreshToken), &session.id, &self.keys.hash_token(&next), &now, &session.expires_at).await?;
+        Store::refresh_insert(
+            &mut tx,
+            &new_id(IdKind::RefreshToken),
+            &session.id,
+            &self.keys.hash_token(&next),
+            &now,
+            &session.expires_at,
+        )
+        .await?;
         audit::append(&mut tx, &actor, Event::new("auth.refresh", "session", &session.id)).await?;
         tx.commit().await?;
         let (access_token, expires_in) = self.access_token(&session.id, &user.id);
-        Ok(Issued { access_token, expires_in, refresh_token: next, session_secret: None, persistent_for: None, user: UserView::from(&user) })
+        Ok(Issued {
+            access_token,
+            expires_in,
+            refresh_token: next,
+            session_secret: None,
+            persistent_for: None,
+            user: UserView::from(&user),
+        })
     }
 
     pub async fn logout(&self, actor: &Actor) -> Result<()> {
         let p = actor.authenticated()?;
         let Principal::User { session_id, .. } = p else {
-            return Err(Error::bad_request("NOT_A_SESSION", "API keys have no session to log out of: revoke the key instead"));
+            return Err(Error::bad_request(
+                "NOT_A_SESSION",
+                "API keys have no session to log out of: revoke the key instead",
+            ));
         };
         let mut tx = self.store.begin().await?;
         Store::session_revoke(&mut tx, session_id, "logout", &now_rfc3339()).await?;
@@ -406,13 +467,18 @@ impl AppState {
 
     pub async fn me(&self, actor: &Actor) -> Result<serde_json::Value> {
         let p = actor.authenticated()?;
-        let user = self.store.user_get(p.user_id()).await?.ok_or_else(|| Error::unauthenticated("INVALID_TOKEN", "user no longer exists"))?;
+        let user = self
+            .store
+            .user_get(p.user_id())
+            .await?
+            .ok_or_else(|| Error::unauthenticated("INVALID_TOKEN", "user no longer exists"))?;
         let scopes: Vec<&str> = Scope::ALL.iter().filter(|s| p.has(**s)).map(|s| s.as_str()).collect();
         let mut v = serde_json::to_value(UserView::from(&user)).map_err(Error::internal)?;
         v["scopes"] = serde_json::json!(scopes);
         v["auth"] = serde_json::json!(match p {
             Principal::User { session_id, .. } => serde_json::json!({"type": "session", "session_id": session_id}),
-            Principal::ApiKey { key_id, key_name, .. } => serde_json::json!({"type": "api_key", "key_id": key_id, "key_name": key_name}),
+            Principal::ApiKey { key_id, key_name, .. } =>
+                serde_json::json!({"type": "api_key", "key_id": key_id, "key_name": key_name}),
         });
         Ok(v)
     }
@@ -420,9 +486,14 @@ impl AppState {
     /// Starts (or restarts) TOTP enrolment: a new secret, not active until confirmed.
     pub async fn mfa_setup(&self, actor: &Actor) -> Result<MfaSetup> {
         let p = actor.require_session(None)?;
-        let mut user = self.store.user_get(p.user_id()).await?.ok_or_else(|| Error::internal("session user vanished"))?;
+        let mut user =
+            self.store.user_get(p.user_id()).await?.ok_or_else(|| Error::internal("session user vanished"))?;
         if user.totp_enabled {
-            return Err(Error::conflict("MFA_ALREADY_ENABLED", "TOTP is already enabled: disable it first to enrol a new device", None));
+            return Err(Error::conflict(
+                "MFA_ALREADY_ENABLED",
+                "TOTP is already enabled: disable it first to enrol a new device",
+                None,
+            ));
         }
         let secret = totp::generate_secret();
         let (base32, url) = totp::provisioning(&secret, &user.username)?;
@@ -437,7 +508,8 @@ impl AppState {
     /// Confirms enrolment with a current code (`enable`) or turns TOTP off with one (`disable`).
     pub async fn mfa_set(&self, actor: &Actor, code: &str, enable: bool) -> Result<UserView> {
         let p = actor.require_session(None)?;
-        let mut user = self.store.user_get(p.user_id()).await?.ok_or_else(|| Error::internal("session user vanished"))?;
+        let mut user =
+            self.store.user_get(p.user_id()).await?.ok_or_else(|| Error::internal("session user vanished"))?;
         if enable && user.totp_enabled {
             return Err(Error::conflict("MFA_ALREADY_ENABLED", "TOTP is already enabled", None));
         }

@@ -60,13 +60,17 @@ pub async fn ensure_first_admin(
     let id = new_id(IdKind::User);
     let now = now_rfc3339();
     let mut tx = store.begin().await.map_err(err)?;
-    Store::user_insert(&mut tx, &NewUser { id: &id, username: FIRST_ADMIN, password_hash: &hash, role: Role::Admin, now: &now })
-        .await
-        .map_err(err)?;
+    Store::user_insert(
+        &mut tx,
+        &NewUser { id: &id, username: FIRST_ADMIN, password_hash: &hash, role: Role::Admin, now: &now },
+    )
+    .await
+    .map_err(err)?;
     audit::append(
         &mut tx,
         &Actor::system(),
-        Event::new("user.create", "user", &id).with_details(serde_json::json!({"username": FIRST_ADMIN, "role": "admin", "first_run": true})),
+        Event::new("user.create", "user", &id)
+            .with_details(serde_json::json!({"username": FIRST_ADMIN, "role": "admin", "first_run": true})),
     )
     .await
     .map_err(err)?;

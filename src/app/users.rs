@@ -38,7 +38,10 @@ fn validate_username(u: &str) -> Result<()> {
     let ok_len = (1..=64).contains(&u.len());
     let ok_chars = u.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
     if !ok_len || !ok_chars {
-        return Err(Error::invalid_field("username", "username must be 1-64 characters of letters, digits, `.`, `_`, `-`, `@`"));
+        return Err(Error::invalid_field(
+            "username",
+            "username must be 1-64 characters of letters, digits, `.`, `_`, `-`, `@`",
+        ));
     }
     Ok(())
 }
@@ -56,7 +59,11 @@ impl AppState {
         let id = new_id(IdKind::User);
         let now = now_rfc3339();
         let mut tx = self.store.begin().await?;
-        let inserted = Store::user_insert(&mut tx, &NewUser { id: &id, username: &req.username, password_hash: &hash, role: req.role, now: &now }).await;
+        let inserted = Store::user_insert(
+            &mut tx,
+            &NewUser { id: &id, username: &req.username, password_hash: &hash, role: req.role, now: &now },
+        )
+        .await;
         match inserted {
             Err(e) if is_unique_violation(&e, "username") => {
                 return Err(Error::conflict(
@@ -70,7 +77,8 @@ impl AppState {
         audit::append(
             &mut tx,
             actor,
-            Event::new("user.create", "user", &id).with_details(serde_json::json!({"username": req.username, "role": req.role})),
+            Event::new("user.create", "user", &id)
+                .with_details(serde_json::json!({"username": req.username, "role": req.role})),
         )
         .await?;
         tx.commit().await?;
@@ -119,7 +127,11 @@ impl AppState {
         }
         let still_active_admin = user.role == Role::Admin && !user.disabled;
         if was_active_admin && !still_active_admin && Store::admin_count(&mut tx).await? <= 1 {
-            return Err(Error::conflict("LAST_ADMIN", "this is the last active admin: promote another user first", None));
+            return Err(Error::conflict(
+                "LAST_ADMIN",
+                "this is the last active admin: promote another user first",
+                None,
+            ));
         }
         let now = now_rfc3339();
         Store::user_update(&mut tx, &user, &now).await?;
@@ -153,7 +165,12 @@ impl AppState {
             return Err(Error::conflict("LAST_ADMIN", "this is the last active admin", None));
         }
         Store::user_delete(&mut tx, id).await?;
-        audit::append(&mut tx, actor, Event::new("user.delete", "user", id).with_details(serde_json::json!({"username": user.username}))).await?;
+        audit::append(
+            &mut tx,
+            actor,
+            Event::new("user.delete", "user", id).with_details(serde_json::json!({"username": user.username})),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -94,11 +94,7 @@ impl Actor {
     /// The principal if it holds `scope`; 401 without credentials, 403 naming the scope otherwise.
     pub fn require(&self, scope: Scope) -> Result<&Principal, Error> {
         let p = self.authenticated()?;
-        if p.has(scope) {
-            Ok(p)
-        } else {
-            Err(missing_scope(scope))
-        }
+        if p.has(scope) { Ok(p) } else { Err(missing_scope(scope)) }
     }
 
     /// Like `require`, and the caller must be a user session: API keys can never manage users or

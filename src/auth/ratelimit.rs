@@ -74,7 +74,10 @@ pub struct RateLimits {
 
 impl RateLimits {
     pub fn new(c: &RateLimitConfig) -> Self {
-        RateLimits { api: Bucket::new(c.api_per_minute, c.api_burst), login: Bucket::new(c.login_per_minute, c.login_burst) }
+        RateLimits {
+            api: Bucket::new(c.api_per_minute, c.api_burst),
+            login: Bucket::new(c.login_per_minute, c.login_burst),
+        }
     }
 }
 

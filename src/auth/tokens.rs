@@ -42,7 +42,9 @@ pub fn verify(key: &[u8; 32], token: &str, now_unix: i64) -> Result<AccessClaims
         return Err(TokenError::BadSignature);
     }
     let mut parts = body.split('.');
-    let (Some(sid), Some(uid), Some(exp), Some(_nonce), None) = (parts.next(), parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(sid), Some(uid), Some(exp), Some(_nonce), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(TokenError::Malformed);
     };
     let expires_unix: i64 = exp.parse().map_err(|_| TokenError::Malformed)?;

@@ -33,9 +33,12 @@ impl IntoResponse for Error {
             Error::NotFound { message, .. } => (StatusCode::NOT_FOUND, message, None, None),
             Error::Conflict { message, details, .. } => (StatusCode::CONFLICT, message, details, None),
             Error::UnsupportedMediaType { message } => (StatusCode::UNSUPPORTED_MEDIA_TYPE, message, None, None),
-            Error::TooManyRequests { message, retry_after_secs, .. } => {
-                (StatusCode::TOO_MANY_REQUESTS, message, Some(serde_json::json!({"retry_after": retry_after_secs})), Some(retry_after_secs))
-            }
+            Error::TooManyRequests { message, retry_after_secs, .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                message,
+                Some(serde_json::json!({"retry_after": retry_after_secs})),
+                Some(retry_after_secs),
+            ),
             Error::Internal { context } => {
                 tracing::error!(error = %context, "internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error".to_string(), None, None)

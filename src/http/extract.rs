@@ -32,7 +32,9 @@ impl<T: DeserializeOwned> FromRequest<App> for ApiJson<T> {
             })
             .unwrap_or(false);
         if !is_json {
-            return Err(Error::UnsupportedMediaType { message: "send the body as JSON with `Content-Type: application/json`".into() });
+            return Err(Error::UnsupportedMediaType {
+                message: "send the body as JSON with `Content-Type: application/json`".into(),
+            });
         }
         let limit = app.config.max_body_bytes;
         let bytes = axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| Error::BadRequest {
@@ -81,7 +83,11 @@ fn data_error(path: &str, message: &str) -> Error {
         } else {
             ("UNKNOWN_FIELD", format!("unknown field `{field}`"))
         };
-        return Error::Unprocessable { code, message: text, details: Some(serde_json::json!({"field": field, "reason": message})) };
+        return Error::Unprocessable {
+            code,
+            message: text,
+            details: Some(serde_json::json!({"field": field, "reason": message})),
+        };
     }
     if message.starts_with("missing field") {
         let field = join(quoted.as_deref().unwrap_or("?"));
@@ -129,7 +135,11 @@ impl QueryMap {
         // Above the maximum we serve the maximum, as the `meta.per_page` of the answer says.
         let per_page = num("per_page", DEFAULT_PER_PAGE)?.min(MAX_PER_PAGE);
         if u64::from(page) * u64::from(per_page) > i64::MAX as u64 / 2 {
-            return Err(Error::BadRequest { code: "INVALID_QUERY", message: "`page` is too large".into(), details: Some(serde_json::json!({"field": "page"})) });
+            return Err(Error::BadRequest {
+                code: "INVALID_QUERY",
+                message: "`page` is too large".into(),
+                details: Some(serde_json::json!({"field": "page"})),
+            });
         }
         Ok(PageRequest { page, per_page })
     }

@@ -19,7 +19,12 @@ pub const SESSION_COOKIE: &str = "ironbay_session";
 pub const REFRESH_COOKIE: &str = "ironbay_refresh";
 pub const LOGIN_PATH: &str = "/api/v1/auth/login";
 
-pub async fn gate(State(app): State<App>, ConnectInfo(peer): ConnectInfo<SocketAddr>, mut req: Request, next: Next) -> Response {
+pub async fn gate(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let ip = peer.ip();
     let mut actor = Actor::anonymous(Some(ip));
     if let Some(cred) = credential(req.headers()) {
@@ -57,7 +62,11 @@ pub async fn gate(State(app): State<App>, ConnectInfo(peer): ConnectInfo<SocketA
 }
 
 fn stamp(h: &mut HeaderMap, v: Verdict) {
-    for (name, value) in [("x-ratelimit-limit", v.limit as u64), ("x-ratelimit-remaining", v.remaining as u64), ("x-ratelimit-reset", v.reset_secs)] {
+    for (name, value) in [
+        ("x-ratelimit-limit", v.limit as u64),
+        ("x-ratelimit-remaining", v.remaining as u64),
+        ("x-ratelimit-reset", v.reset_secs),
+    ] {
         if let Ok(val) = HeaderValue::from_str(&value.to_string()) {
             h.insert(name, val);
         }

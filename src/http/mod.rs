@@ -32,10 +32,18 @@ impl Modify for SecuritySchemes {
         let c = openapi.components.get_or_insert_with(Default::default);
         c.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("An access token (`ibt_…`) or an API key (`ib_…`)")).build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An access token (`ibt_…`) or an API key (`ib_…`)"))
+                    .build(),
+            ),
         );
         c.add_security_scheme("api_key", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))));
-        c.add_security_scheme("session_cookie", SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(gate::SESSION_COOKIE))));
+        c.add_security_scheme(
+            "session_cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(gate::SESSION_COOKIE))),
+        );
     }
 }
 
@@ -79,10 +87,7 @@ pub fn router(app: App) -> Router {
         .layer(axum::middleware::from_fn_with_state(app.clone(), gate::gate))
         // Bodies are read (and limited) by `ApiJson`; this outer bound only stops abuse early.
         .layer(DefaultBodyLimit::max(app.config.max_body_bytes.saturating_mul(2)));
-    Router::new()
-        .merge(api)
-        .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(app)
+    Router::new().merge(api).layer(tower_http::trace::TraceLayer::new_for_http()).with_state(app)
 }
 
 async fn api_not_found(uri: axum::http::Uri) -> impl IntoResponse {

@@ -28,14 +28,7 @@ impl Role {
     /// webhooks), delete PSKs and administer.
     pub fn scopes(self) -> &'static [Scope] {
         use Scope::*;
-        const VIEWER: &[Scope] = &[
-            AssetsRead,
-            ClustersRead,
-            WorkflowsRead,
-            VnisRead,
-            DevicesRead,
-            PoliciesRead,
-        ];
+        const VIEWER: &[Scope] = &[AssetsRead, ClustersRead, WorkflowsRead, VnisRead, DevicesRead, PoliciesRead];
         const OPERATOR: &[Scope] = &[
             AssetsRead,
             AssetsWrite,

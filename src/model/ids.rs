@@ -39,9 +39,7 @@ pub fn new_id(kind: IdKind) -> String {
 /// Random lowercase base-36 characters from the OS CSPRNG.
 pub fn random_tail(len: usize) -> String {
     let mut rng = rand::rng();
-    (0..len)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
+    (0..len).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
 }
 
 /// True when `id` has the kind's prefix and a tail of our alphabet: lets handlers answer 404 for
@@ -49,9 +47,7 @@ pub fn random_tail(len: usize) -> String {
 pub fn looks_like(kind: IdKind, id: &str) -> bool {
     id.strip_prefix(kind.prefix())
         .and_then(|rest| rest.strip_prefix('_'))
-        .is_some_and(|tail| {
-            tail.len() == TAIL_LEN && tail.bytes().all(|b| ALPHABET.contains(&b))
-        })
+        .is_some_and(|tail| tail.len() == TAIL_LEN && tail.bytes().all(|b| ALPHABET.contains(&b)))
 }
 
 #[cfg(test)]

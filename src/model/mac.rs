@@ -22,11 +22,7 @@ impl FromStr for Mac {
 
     /// Accepts `aa:bb:cc:dd:ee:ff`, `aa-bb-…`, `aabb.ccdd.eeff` and bare `aabbccddeeff`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let hex: String = s
-            .trim()
-            .chars()
-            .filter(|c| !matches!(c, ':' | '-' | '.'))
-            .collect();
+        let hex: String = s.trim().chars().filter(|c| !matches!(c, ':' | '-' | '.')).collect();
         let separators_ok = {
             let t = s.trim();
             let seps = t.chars().filter(|c| matches!(c, ':' | '-' | '.')).count();
@@ -37,8 +33,7 @@ impl FromStr for Mac {
         }
         let mut out = [0u8; 6];
         for (i, byte) in out.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&hex[i * 2..i * 2 + 2], 16)
-                .map_err(|_| MacParseError(s.to_string()))?;
+            *byte = u8::from_str_radix(&hex[i * 2..i * 2 + 2], 16).map_err(|_| MacParseError(s.to_string()))?;
         }
         Ok(Mac(out))
     }

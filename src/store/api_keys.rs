@@ -110,10 +110,8 @@ impl Store {
             .map(ApiKeyRow::try_from)
             .collect::<Result<Vec<_>, _>>()?;
         let count_sql = format!("SELECT COUNT(*) FROM api_keys {}", filter.where_sql());
-        let total = filter
-            .bind_scalar(sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql)))
-            .fetch_one(&self.pool)
-            .await?;
+        let total =
+            filter.bind_scalar(sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))).fetch_one(&self.pool).await?;
         Ok((rows, total))
     }
 

@@ -144,7 +144,12 @@ impl Store {
             .transpose()
     }
 
-    pub async fn asset_list(&self, q: &AssetQuery, limit: i64, offset: i64) -> Result<(Vec<AssetRow>, i64), sqlx::Error> {
+    pub async fn asset_list(
+        &self,
+        q: &AssetQuery,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<AssetRow>, i64), sqlx::Error> {
         let filter = q.filter();
         let n = filter.next_placeholder();
         let sql = format!(
@@ -162,16 +167,17 @@ impl Store {
             .map(AssetRow::try_from)
             .collect::<Result<Vec<_>, _>>()?;
         let count_sql = format!("SELECT COUNT(*) FROM assets {}", filter.where_sql());
-        let total = filter
-            .bind_scalar(sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql)))
-            .fetch_one(&self.pool)
-            .await?;
+        let total =
+            filter.bind_scalar(sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))).fetch_one(&self.pool).await?;
         Ok((rows, total))
     }
 
     /// Finds the first uniqueness rule `a` would break against other assets, so the caller can
     /// answer with a precise 409 (the constraints remain the last word under races).
-    pub async fn asset_find_conflict(conn: &mut AnyConnection, a: &AssetRow) -> Result<Option<AssetConflict>, sqlx::Error> {
+    pub async fn asset_find_conflict(
+        conn: &mut AnyConnection,
+        a: &AssetRow,
+    ) -> Result<Option<AssetConflict>, sqlx::Error> {
         for mac in &a.macs {
             let owner: Option<String> = sqlx::query_scalar("SELECT asset_id FROM asset_macs WHERE mac = $1")
                 .bind(mac.to_string())

@@ -77,9 +77,7 @@ impl Store {
     /// sequence number and the previous entry's hash. Being an UPDATE, it locks the head row until
     /// commit, which serialises appends.
     pub async fn audit_claim_head(conn: &mut AnyConnection) -> Result<(i64, String), sqlx::Error> {
-        sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
-            .fetch_one(conn)
-            .await
+        sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash").fetch_one(conn).await
     }
 
     pub async fn audit_insert(conn: &mut AnyConnection, row: &AuditRow) -> Result<(), sqlx::Error> {
@@ -104,14 +102,15 @@ impl Store {
         .bind(&row.hash)
         .execute(&mut *conn)
         .await?;
-        sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
-            .bind(&row.hash)
-            .execute(conn)
-            .await
-            .map(|_| ())
+        sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(&row.hash).execute(conn).await.map(|_| ())
     }
 
-    pub async fn audit_list(&self, q: &AuditQuery, limit: i64, offset: i64) -> Result<(Vec<AuditRow>, i64), sqlx::Error> {
+    pub async fn audit_list(
+        &self,
+        q: &AuditQuery,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<AuditRow>, i64), sqlx::Error> {
         let filter = q.filter();
         let n = filter.next_placeholder();
         let sql = format!(
@@ -126,10 +125,8 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         let count_sql = format!("SELECT COUNT(*) FROM audit_log {}", filter.where_sql());
-        let total = filter
-            .bind_scalar(sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql)))
-            .fetch_one(&self.pool)
-            .await?;
+        let total =
+            filter.bind_scalar(sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))).fetch_one(&self.pool).await?;
         Ok((rows, total))
     }
 
@@ -137,10 +134,7 @@ impl Store {
     pub async fn audit_all(&self, q: &AuditQuery) -> Result<Vec<AuditRow>, sqlx::Error> {
         let filter = q.filter();
         let sql = format!("SELECT {COLUMNS} FROM audit_log {} ORDER BY seq", filter.where_sql());
-        filter
-            .bind_all(sqlx::query_as::<_, AuditRow>(sqlx::AssertSqlSafe(sql)))
-            .fetch_all(&self.pool)
-            .await
+        filter.bind_all(sqlx::query_as::<_, AuditRow>(sqlx::AssertSqlSafe(sql))).fetch_all(&self.pool).await
     }
 
     /// The whole chain in order, and the head, read in one snapshot for verification.

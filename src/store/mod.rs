@@ -131,10 +131,7 @@ impl Store {
     }
 
     pub async fn meta_get(&self, key: &str) -> Result<Option<String>, sqlx::Error> {
-        sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
+        sqlx::query_scalar("SELECT value FROM meta WHERE key = $1").bind(key).fetch_optional(&self.pool).await
     }
 
     pub async fn meta_set(conn: &mut AnyConnection, key: &str, value: &str) -> Result<(), sqlx::Error> {
@@ -165,9 +162,7 @@ pub fn is_unique_violation(e: &sqlx::Error, hint: &str) -> bool {
 
 /// Parses an enum stored as text; a bad value in the database is our bug, reported as such.
 pub fn parse_column<T: FromStr>(column: &str, value: &str) -> Result<T, sqlx::Error> {
-    value
-        .parse()
-        .map_err(|_| sqlx::Error::Decode(format!("column {column}: unexpected value `{value}`").into()))
+    value.parse().map_err(|_| sqlx::Error::Decode(format!("column {column}: unexpected value `{value}`").into()))
 }
 
 /// JSON text column to value.

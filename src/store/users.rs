@@ -175,8 +175,6 @@ impl Store {
     }
 
     pub async fn admin_count(conn: &mut AnyConnection) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0")
-            .fetch_one(conn)
-            .await
+        sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0").fetch_one(conn).await
     }
 }

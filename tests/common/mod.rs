@@ -69,7 +69,9 @@ impl Appliance {
         let data_dir = Arc::new(tempfile::tempdir().expect("temp dir"));
         let database_url = match backend {
             Backend::Sqlite => format!("sqlite://{}/ironbay.db", data_dir.path().display()),
-            Backend::Postgres => tokio::task::spawn_blocking(|| postgres::PgCluster::shared().create_database()).await.expect("create db"),
+            Backend::Postgres => tokio::task::spawn_blocking(|| postgres::PgCluster::shared().create_database())
+                .await
+                .expect("create db"),
         };
         Self::launch(backend, data_dir, database_url, opts).await
     }
@@ -78,14 +80,16 @@ impl Appliance {
         let opts2 = opts.clone();
         let dir = data_dir.path().to_path_buf();
         let db = database_url.clone();
-        let (child, base, logs, stdout) = tokio::task::spawn_blocking(move || spawn(&dir, &db, &opts2)).await.expect("spawn");
+        let (child, base, logs, stdout) =
+            tokio::task::spawn_blocking(move || spawn(&dir, &db, &opts2)).await.expect("spawn");
         Appliance { child: Some(child), base, data_dir, database_url, backend, logs, stdout, opts }
     }
 
     /// Stops the process (SIGKILL: nothing gets to clean up) and starts it again on the same data.
     pub async fn restart(mut self) -> Self {
         self.kill();
-        let (backend, dir, db, opts) = (self.backend, self.data_dir.clone(), self.database_url.clone(), self.opts.clone());
+        let (backend, dir, db, opts) =
+            (self.backend, self.data_dir.clone(), self.database_url.clone(), self.opts.clone());
         Self::launch(backend, dir, db, opts).await
     }
 
@@ -122,7 +126,9 @@ impl Appliance {
     /// Creates a user with `role` and returns a client logged in as that user.
     pub async fn user(&self, admin: &Client, username: &str, role: &str) -> Client {
         let password = format!("{username}-password-123");
-        let r = admin.post("/api/v1/users", serde_json::json!({"username": username, "password": password, "role": role})).await;
+        let r = admin
+            .post("/api/v1/users", serde_json::json!({"username": username, "password": password, "role": role}))
+            .await;
         assert_eq!(r.status, 201, "creating user {username}: {}", r.text);
         self.client().login(username, &password).await
     }
@@ -169,7 +175,11 @@ fn spawn(dir: &std::path::Path, db: &str, opts: &Options) -> (Child, String, Arc
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if line.contains("ironbay ready") {
-                let url = line.split("listen=").nth(1).and_then(|s| s.split_whitespace().next()).map(|s| s.split(',').next().unwrap_or(s).to_string());
+                let url = line
+                    .split("listen=")
+                    .nth(1)
+                    .and_then(|s| s.split_whitespace().next())
+                    .map(|s| s.split(',').next().unwrap_or(s).to_string());
                 if let Some(url) = url {
                     let _ = tx.send(url);
                 }
@@ -219,7 +229,11 @@ impl Resp {
 
     /// Asserts the uniform error body and returns its code.
     pub fn error_code(&self) -> String {
-        assert!(self.json["error"].is_string() && !self.json["error"].as_str().unwrap_or("").is_empty(), "no error message: {}", self.text);
+        assert!(
+            self.json["error"].is_string() && !self.json["error"].as_str().unwrap_or("").is_empty(),
+            "no error message: {}",
+            self.text
+        );
         assert!(self.json.get("details").is_some(), "no details: {}", self.text);
         self.json["code"].as_str().unwrap_or_else(|| panic!("no code: {}", self.text)).to_string()
     }
@@ -241,7 +255,8 @@ pub struct Client {
 
 impl Client {
     pub fn new(base: &str) -> Self {
-        let http = reqwest::Client::builder().cookie_store(true).timeout(Duration::from_secs(30)).build().expect("client");
+        let http =
+            reqwest::Client::builder().cookie_store(true).timeout(Duration::from_secs(30)).build().expect("client");
         Client { http, base: base.to_string(), auth: Auth::None }
     }
 

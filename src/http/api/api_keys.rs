@@ -15,7 +15,11 @@ use crate::http::extract::{ApiJson, QueryMap, ReqActor};
     params(("page" = Option<u32>, Query), ("per_page" = Option<u32>, Query)),
     responses((status = 200, description = "Your keys (admins: all keys); never the key itself", body = Paged<ApiKeyView>), (status = 403, body = ErrorBody)),
     security(("bearer" = []), ("session_cookie" = [])))]
-pub async fn list(State(app): State<App>, ReqActor(actor): ReqActor, q: QueryMap) -> Result<Json<Paged<ApiKeyView>>, Error> {
+pub async fn list(
+    State(app): State<App>,
+    ReqActor(actor): ReqActor,
+    q: QueryMap,
+) -> Result<Json<Paged<ApiKeyView>>, Error> {
     Ok(paged(app.api_key_list(&actor, q.page()?).await?))
 }
 
@@ -23,21 +27,33 @@ pub async fn list(State(app): State<App>, ReqActor(actor): ReqActor, q: QueryMap
     responses((status = 201, description = "Created; `key` is shown this once", body = ApiKeyView),
               (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = []), ("session_cookie" = [])))]
-pub async fn create(State(app): State<App>, ReqActor(actor): ReqActor, ApiJson(req): ApiJson<CreateApiKey>) -> Result<(StatusCode, Json<ApiKeyView>), Error> {
+pub async fn create(
+    State(app): State<App>,
+    ReqActor(actor): ReqActor,
+    ApiJson(req): ApiJson<CreateApiKey>,
+) -> Result<(StatusCode, Json<ApiKeyView>), Error> {
     Ok((StatusCode::CREATED, Json(app.api_key_create(&actor, req).await?)))
 }
 
 #[utoipa::path(get, path = "/api/v1/api-keys/{id}", tag = "api-keys", params(("id" = String, Path)),
     responses((status = 200, body = ApiKeyView), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("session_cookie" = [])))]
-pub async fn get(State(app): State<App>, ReqActor(actor): ReqActor, Path(id): Path<String>) -> Result<Json<ApiKeyView>, Error> {
+pub async fn get(
+    State(app): State<App>,
+    ReqActor(actor): ReqActor,
+    Path(id): Path<String>,
+) -> Result<Json<ApiKeyView>, Error> {
     Ok(Json(app.api_key_get(&actor, &id).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "api-keys", params(("id" = String, Path)),
     responses((status = 204, description = "Revoked"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = []), ("session_cookie" = [])))]
-pub async fn revoke(State(app): State<App>, ReqActor(actor): ReqActor, Path(id): Path<String>) -> Result<StatusCode, Error> {
+pub async fn revoke(
+    State(app): State<App>,
+    ReqActor(actor): ReqActor,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Error> {
     app.api_key_revoke(&actor, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

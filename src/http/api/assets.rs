@@ -19,7 +19,11 @@ use crate::store::assets::AssetQuery;
            ("tag" = Option<String>, Query), ("mac" = Option<String>, Query), ("hostname" = Option<String>, Query)),
     responses((status = 200, body = Paged<AssetView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = []), ("session_cookie" = [])))]
-pub async fn list(State(app): State<App>, ReqActor(actor): ReqActor, q: QueryMap) -> Result<Json<Paged<AssetView>>, Error> {
+pub async fn list(
+    State(app): State<App>,
+    ReqActor(actor): ReqActor,
+    q: QueryMap,
+) -> Result<Json<Paged<AssetView>>, Error> {
     let state = match q.parse::<AssetState>("status")? {
         Some(s) => Some(s),
         None => q.parse::<AssetState>("state")?,
@@ -37,14 +41,22 @@ pub async fn list(State(app): State<App>, ReqActor(actor): ReqActor, q: QueryMap
     responses((status = 201, body = AssetView), (status = 403, body = ErrorBody), (status = 409, description = "Duplicate MAC, hostname or SMBIOS UUID", body = ErrorBody),
               (status = 422, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = []), ("session_cookie" = [])))]
-pub async fn create(State(app): State<App>, ReqActor(actor): ReqActor, ApiJson(req): ApiJson<CreateAsset>) -> Result<(StatusCode, Json<AssetView>), Error> {
+pub async fn create(
+    State(app): State<App>,
+    ReqActor(actor): ReqActor,
+    ApiJson(req): ApiJson<CreateAsset>,
+) -> Result<(StatusCode, Json<AssetView>), Error> {
     Ok((StatusCode::CREATED, Json(app.asset_create(&actor, req).await?)))
 }
 
 #[utoipa::path(get, path = "/api/v1/assets/{id}", tag = "assets", params(("id" = String, Path)),
     responses((status = 200, body = AssetView), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = []), ("session_cookie" = [])))]
-pub async fn get(State(app): State<App>, ReqActor(actor): ReqActor, Path(id): Path<String>) -> Result<Json<AssetView>, Error> {
+pub async fn get(
+    State(app): State<App>,
+    ReqActor(actor): ReqActor,
+    Path(id): Path<String>,
+) -> Result<Json<AssetView>, Error> {
     Ok(Json(app.asset_get(&actor, &id).await?))
 }
 
@@ -63,7 +75,11 @@ pub async fn update(
 #[utoipa::path(delete, path = "/api/v1/assets/{id}", tag = "assets", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = []), ("session_cookie" = [])))]
-pub async fn delete(State(app): State<App>, ReqActor(actor): ReqActor, Path(id): Path<String>) -> Result<StatusCode, Error> {
+pub async fn delete(
+    State(app): State<App>,
+    ReqActor(actor): ReqActor,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Error> {
     app.asset_delete(&actor, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

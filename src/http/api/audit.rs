@@ -46,7 +46,11 @@ fn query(q: &QueryMap) -> Result<AuditQuery, Error> {
            ("since" = Option<String>, Query), ("until" = Option<String>, Query)),
     responses((status = 200, description = "Newest first", body = Paged<AuditRow>), (status = 403, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = []), ("session_cookie" = [])))]
-pub async fn list(State(app): State<App>, ReqActor(actor): ReqActor, q: QueryMap) -> Result<Json<Paged<AuditRow>>, Error> {
+pub async fn list(
+    State(app): State<App>,
+    ReqActor(actor): ReqActor,
+    q: QueryMap,
+) -> Result<Json<Paged<AuditRow>>, Error> {
     Ok(paged(app.audit_list(&actor, query(&q)?, q.page()?).await?))
 }
 
@@ -88,7 +92,8 @@ pub async fn verify(State(app): State<App>, ReqActor(actor): ReqActor) -> Result
     Ok(Json(app.audit_verify(&actor).await?))
 }
 
-const CSV_HEADER: &str = "seq,id,ts,actor_type,actor_id,actor_name,action,target_type,target_id,source_ip,outcome,details,prev_hash,hash";
+const CSV_HEADER: &str =
+    "seq,id,ts,actor_type,actor_id,actor_name,action,target_type,target_id,source_ip,outcome,details,prev_hash,hash";
 
 /// RFC 4180: quote every field that holds a comma, quote or line break; double the quotes. A
 /// leading `=`, `+`, `-` or `@` is prefixed with `'` so spreadsheets do not run it as a formula.

@@ -57,7 +57,13 @@ fn token_response(issued: Issued, set_session: bool) -> Response {
             headers.append(header::SET_COOKIE, v);
         }
     }
-    if let Some(v) = set_cookie(REFRESH_COOKIE, &issued.refresh_token, REFRESH_PATH, "Strict", issued.persistent_for.map(|d| d.as_secs())) {
+    if let Some(v) = set_cookie(
+        REFRESH_COOKIE,
+        &issued.refresh_token,
+        REFRESH_PATH,
+        "Strict",
+        issued.persistent_for.map(|d| d.as_secs()),
+    ) {
         headers.append(header::SET_COOKIE, v);
     }
     headers.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
@@ -100,7 +106,10 @@ pub async fn refresh(
         crate::http::extract::parse_json::<RefreshRequest>(&body)?.refresh_token
     };
     let token = from_body.or_else(|| cookie(&headers, REFRESH_COOKIE)).ok_or_else(|| {
-        Error::unauthenticated("INVALID_REFRESH_TOKEN", "no refresh token: send `refresh_token` or the ironbay_refresh cookie")
+        Error::unauthenticated(
+            "INVALID_REFRESH_TOKEN",
+            "no refresh token: send `refresh_token` or the ironbay_refresh cookie",
+        )
     })?;
     let issued = app.refresh(Some(peer.ip()), &token).await?;
     Ok(token_response(issued, false))
@@ -138,13 +147,21 @@ pub async fn mfa_setup(State(app): State<App>, ReqActor(actor): ReqActor) -> Res
 #[utoipa::path(post, path = "/api/v1/auth/mfa/enable", tag = "auth", request_body = TotpCode,
     responses((status = 200, body = UserView), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = []), ("session_cookie" = [])))]
-pub async fn mfa_enable(State(app): State<App>, ReqActor(actor): ReqActor, ApiJson(req): ApiJson<TotpCode>) -> Result<Json<UserView>, Error> {
+pub async fn mfa_enable(
+    State(app): State<App>,
+    ReqActor(actor): ReqActor,
+    ApiJson(req): ApiJson<TotpCode>,
+) -> Result<Json<UserView>, Error> {
     Ok(Json(app.mfa_set(&actor, &req.totp_code, true).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/mfa/disable", tag = "auth", request_body = TotpCode,
     responses((status = 200, body = UserView), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = []), ("session_cookie" = [])))]
-pub async fn mfa_disable(State(app): State<App>, ReqActor(actor): ReqActor, ApiJson(req): ApiJson<TotpCode>) -> Result<Json<UserView>, Error> {
+pub async fn mfa_disable(
+    State(app): State<App>,
+    ReqActor(actor): ReqActor,
+    ApiJson(req): ApiJson<TotpCode>,
+) -> Result<Json<UserView>, Error> {
     Ok(Json(app.mfa_set(&actor, &req.totp_code, false).await?))
 }

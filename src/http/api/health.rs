@@ -45,13 +45,16 @@ pub async fn health(State(app): State<App>) -> (StatusCode, Json<Health>) {
     let db = app.store.ping().await;
     let latency = t.elapsed().as_secs_f64() * 1000.0;
     let database = match db {
-        Ok(()) => ServiceHealth { state: "up", detail: Some(app.store.backend().name().into()), latency_ms: Some(latency) },
+        Ok(()) => {
+            ServiceHealth { state: "up", detail: Some(app.store.backend().name().into()), latency_ms: Some(latency) }
+        }
         Err(e) => {
             tracing::error!(error = %e, "health: database ping failed");
             ServiceHealth { state: "down", detail: Some(app.store.backend().name().into()), latency_ms: None }
         }
     };
-    let dhcp_detail = if app.config.dhcp_interfaces.is_empty() { "no interfaces configured" } else { "not in this build yet" };
+    let dhcp_detail =
+        if app.config.dhcp_interfaces.is_empty() { "no interfaces configured" } else { "not in this build yet" };
     let ok = database.state == "up";
     let body = Health {
         status: if ok { "ok" } else { "degraded" },

@@ -16,21 +16,33 @@ use crate::http::extract::{ApiJson, QueryMap, ReqActor};
     params(("page" = Option<u32>, Query), ("per_page" = Option<u32>, Query)),
     responses((status = 200, body = Paged<UserView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = []), ("session_cookie" = [])))]
-pub async fn list(State(app): State<App>, ReqActor(actor): ReqActor, q: QueryMap) -> Result<Json<Paged<UserView>>, Error> {
+pub async fn list(
+    State(app): State<App>,
+    ReqActor(actor): ReqActor,
+    q: QueryMap,
+) -> Result<Json<Paged<UserView>>, Error> {
     Ok(paged(app.user_list(&actor, q.page()?).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUser,
     responses((status = 201, body = UserView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = []), ("session_cookie" = [])))]
-pub async fn create(State(app): State<App>, ReqActor(actor): ReqActor, ApiJson(req): ApiJson<CreateUser>) -> Result<(StatusCode, Json<UserView>), Error> {
+pub async fn create(
+    State(app): State<App>,
+    ReqActor(actor): ReqActor,
+    ApiJson(req): ApiJson<CreateUser>,
+) -> Result<(StatusCode, Json<UserView>), Error> {
     Ok((StatusCode::CREATED, Json(app.user_create(&actor, req).await?)))
 }
 
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)),
     responses((status = 200, body = UserView), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("session_cookie" = [])))]
-pub async fn get(State(app): State<App>, ReqActor(actor): ReqActor, Path(id): Path<String>) -> Result<Json<UserView>, Error> {
+pub async fn get(
+    State(app): State<App>,
+    ReqActor(actor): ReqActor,
+    Path(id): Path<String>,
+) -> Result<Json<UserView>, Error> {
     Ok(Json(app.user_get(&actor, &id).await?))
 }
 
@@ -49,7 +61,11 @@ pub async fn update(
 #[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = []), ("session_cookie" = [])))]
-pub async fn delete(State(app): State<App>, ReqActor(actor): ReqActor, Path(id): Path<String>) -> Result<StatusCode, Error> {
+pub async fn delete(
+    State(app): State<App>,
+    ReqActor(actor): ReqActor,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Error> {
     app.user_delete(&actor, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
