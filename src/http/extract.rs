@@ -13,6 +13,9 @@ use crate::app::{App, DEFAULT_PER_PAGE, MAX_PER_PAGE, PageRequest};
 use crate::auth::Actor;
 use crate::error::Error;
 
+/// Routes that take a body without credentials.
+const PUBLIC_BODY_ROUTES: &[&str] = &["/api/v1/auth/login", "/api/v1/auth/refresh"];
+
 /// A JSON body. Errors: 415 without a JSON content type, 400 for an oversized body or broken JSON
 /// (with line and column), 422 for a body of the wrong shape (with the field's path).
 pub struct ApiJson<T>(pub T);
@@ -21,6 +24,14 @@ impl<T: DeserializeOwned> FromRequest<App> for ApiJson<T> {
     type Rejection = Error;
 
     async fn from_request(req: Request, app: &App) -> Result<Self, Error> {
+        // Who is asking comes before what they sent: an anonymous caller of a protected route
+        // learns it needs credentials, not what is wrong with its body.
+        if let Some(actor) = req.extensions().get::<Actor>()
+            && actor.principal.is_none()
+            && !PUBLIC_BODY_ROUTES.contains(&req.uri().path())
+        {
+            actor.authenticated()?;
+        }
         let is_json = req
             .headers()
             .get(header::CONTENT_TYPE)

@@ -71,9 +71,44 @@ pub fn api() -> (Router<App>, utoipa::openapi::OpenApi) {
         .split_for_parts()
 }
 
+/// Adds the error answers every operation can give, so no handler can forget them: 401/403 where
+/// credentials are needed, 400/415/422 where a body is parsed, 429 everywhere (rate limits).
+fn document_errors(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let error = |description: &str| -> RefOr<utoipa::openapi::Response> {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
+                .build(),
+        )
+    };
+    for item in doc.paths.paths.values_mut() {
+        let ops = [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
+        for op in ops.into_iter().flatten() {
+            let mut add = |status: &str, description: &str| {
+                op.responses.responses.entry(status.to_string()).or_insert_with(|| error(description));
+            };
+            let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+            let has_body = op.request_body.is_some();
+            if secured {
+                add("401", "Missing or invalid credentials");
+                add("403", "Missing permission (`details.missing_scope`) or a session is required");
+            }
+            if has_body {
+                add("400", "Malformed JSON or body over the size limit");
+                add("415", "Body is not JSON");
+                add("422", "Body of the wrong shape (`details.field`)");
+            }
+            add("429", "Rate limited (`Retry-After`)");
+        }
+    }
+}
+
 pub fn router(app: App) -> Router {
     let (api, mut doc) = api();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    document_errors(&mut doc);
     let doc_json = std::sync::Arc::new(doc.to_pretty_json().unwrap_or_else(|_| "{}".into()));
     let api = api
         .route(
@@ -84,10 +119,20 @@ pub fn router(app: App) -> Router {
             }),
         )
         .fallback(api_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(app.clone(), gate::gate))
         // Bodies are read (and limited) by `ApiJson`; this outer bound only stops abuse early.
         .layer(DefaultBodyLimit::max(app.config.max_body_bytes.saturating_mul(2)));
     Router::new().merge(api).layer(tower_http::trace::TraceLayer::new_for_http()).with_state(app)
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> impl IntoResponse {
+    let body = crate::http::error::ErrorBody {
+        error: format!("{method} is not allowed on {}", uri.path()),
+        code: "METHOD_NOT_ALLOWED".into(),
+        details: serde_json::json!({"method": method.as_str()}),
+    };
+    (axum::http::StatusCode::METHOD_NOT_ALLOWED, axum::Json(body))
 }
 
 async fn api_not_found(uri: axum::http::Uri) -> impl IntoResponse {

@@ -97,15 +97,7 @@ impl PgCluster {
         // override server and across reruns against it.
         let name = format!("ibtest_{}_{n}", random_hex());
         let out = Command::new(&self.psql)
-            .args([
-                "-X",
-                "-q",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-d",
-                &self.admin_url,
-                "-c",
-            ])
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &self.admin_url, "-c"])
             .arg(format!("CREATE DATABASE \"{name}\""))
             .stdin(Stdio::null())
             .output()
@@ -128,32 +120,19 @@ impl PgCluster {
     fn start() -> Result<PgCluster, String> {
         if let Ok(url) = std::env::var(URL_OVERRIDE_ENV) {
             let psql = find_bin_dir().map_or_else(|| PathBuf::from("psql"), |dir| dir.join("psql"));
-            return Ok(PgCluster {
-                admin_url: url,
-                psql,
-                _watchdog: None,
-            });
+            return Ok(PgCluster { admin_url: url, psql, _watchdog: None });
         }
-        let bin = find_bin_dir().ok_or_else(|| {
-            "no PostgreSQL under /usr/lib/postgresql/*/bin; run scripts/install-deps.sh".to_string()
-        })?;
+        let bin = find_bin_dir()
+            .ok_or_else(|| "no PostgreSQL under /usr/lib/postgresql/*/bin; run scripts/install-deps.sh".to_string())?;
 
-        let root = std::env::temp_dir().join(format!(
-            "ironbay-pg-{}-{}",
-            std::process::id(),
-            random_hex()
-        ));
+        let root = std::env::temp_dir().join(format!("ironbay-pg-{}-{}", std::process::id(), random_hex()));
         fs::DirBuilder::new()
             .mode(0o700)
             .create(&root)
             .map_err(|e| format!("cannot create {}: {e}", root.display()))?;
         // PostgreSQL refuses to run as root, so when root, everything from
         // here on (including the watchdog's final `rm -rf`) runs as postgres.
-        let owner = if is_root() {
-            Some(postgres_ids()?)
-        } else {
-            None
-        };
+        let owner = if is_root() { Some(postgres_ids()?) } else { None };
         if let Some((uid, gid)) = owner {
             std::os::unix::fs::chown(&root, Some(uid), Some(gid))
                 .map_err(|e| format!("cannot chown {}: {e}", root.display()))?;
@@ -193,17 +172,11 @@ impl PgCluster {
         for s in &settings {
             cmd.arg("-c").arg(s);
         }
-        cmd.current_dir(&root)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0);
+        cmd.current_dir(&root).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null()).process_group(0);
         if let Some((uid, gid)) = owner {
             cmd.uid(uid).gid(gid);
         }
-        let watchdog = cmd
-            .spawn()
-            .map_err(|e| format!("cannot spawn postgres watchdog: {e}"))?;
+        let watchdog = cmd.spawn().map_err(|e| format!("cannot spawn postgres watchdog: {e}"))?;
         // From here on, dropping `watchdog` (also on the error paths) closes
         // the pipe and the watchdog removes `root`.
 
@@ -233,20 +206,14 @@ fn wait_ready(bin: &Path, port: u16, root: &Path) -> Result<(), String> {
             return Ok(());
         }
         if started.elapsed() > STARTUP_TIMEOUT {
-            return Err(startup_failure(
-                &format!("not ready after {STARTUP_TIMEOUT:?}"),
-                root,
-            ));
+            return Err(startup_failure(&format!("not ready after {STARTUP_TIMEOUT:?}"), root));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
 
 fn startup_failure(why: &str, root: &Path) -> String {
-    let mut msg = format!(
-        "test PostgreSQL in {} failed to start: {why}",
-        root.display()
-    );
+    let mut msg = format!("test PostgreSQL in {} failed to start: {why}", root.display());
     for log in ["initdb.log", "server.log"] {
         if let Ok(text) = fs::read_to_string(root.join(log)) {
             let lines: Vec<&str> = text.lines().collect();
@@ -259,9 +226,7 @@ fn startup_failure(why: &str, root: &Path) -> String {
 
 /// `/usr/lib/postgresql/<highest version>/bin`, if any version is installed.
 fn find_bin_dir() -> Option<PathBuf> {
-    let version = |name: &str| -> Option<Vec<u32>> {
-        name.split('.').map(|part| part.parse().ok()).collect()
-    };
+    let version = |name: &str| -> Option<Vec<u32>> { name.split('.').map(|part| part.parse().ok()).collect() };
     fs::read_dir("/usr/lib/postgresql")
         .ok()?
         .filter_map(|entry| {
@@ -281,8 +246,7 @@ fn is_root() -> bool {
 
 /// The postgres OS user's (uid, gid), from /etc/passwd.
 fn postgres_ids() -> Result<(u32, u32), String> {
-    let passwd =
-        fs::read_to_string("/etc/passwd").map_err(|e| format!("cannot read /etc/passwd: {e}"))?;
+    let passwd = fs::read_to_string("/etc/passwd").map_err(|e| format!("cannot read /etc/passwd: {e}"))?;
     passwd
         .lines()
         .find_map(|line| {
@@ -292,9 +256,7 @@ fn postgres_ids() -> Result<(u32, u32), String> {
             }
             Some((fields[2].parse().ok()?, fields[3].parse().ok()?))
         })
-        .ok_or_else(|| {
-            "running as root but no `postgres` user; run scripts/install-deps.sh".to_string()
-        })
+        .ok_or_else(|| "running as root but no `postgres` user; run scripts/install-deps.sh".to_string())
 }
 
 /// A port that was free a moment ago. Another process could grab it before
@@ -309,10 +271,7 @@ fn free_port() -> Result<u16, String> {
 /// 16 random hex digits. `RandomState` is seeded from the OS RNG, which
 /// gives std-only randomness good enough for names and a test password.
 fn random_hex() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
+    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
     format!("{:016x}", RandomState::new().hash_one(nanos))
 }
 
@@ -323,8 +282,6 @@ fn with_database(url: &str, db: &str) -> String {
         Some(q) => url.split_at(q),
         None => (url, ""),
     };
-    let authority_end = base[after_scheme..]
-        .find('/')
-        .map_or(base.len(), |i| after_scheme + i);
+    let authority_end = base[after_scheme..].find('/').map_or(base.len(), |i| after_scheme + i);
     format!("{}/{db}{query}", &base[..authority_end])
 }

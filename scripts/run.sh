@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs the appliance on the embedded SQLite default: API on http://127.0.0.1:8080, data in
+# ./ironbay-data, no DHCP. Extra arguments go to `ironbay serve` (e.g. --listen 0.0.0.0:8080).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ironbay/target}"
+cargo build --release --locked --bin ironbay
+exec "$CARGO_TARGET_DIR/release/ironbay" serve "$@"
