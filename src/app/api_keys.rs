@@ -160,6 +160,7 @@ impl AppState {
         )
         .await?;
         tx.commit().await?;
+        self.key_cache.clear();
         Ok(())
     }
 }

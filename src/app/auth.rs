@@ -122,10 +122,18 @@ impl AppState {
                     .map_err(|e| e.unwrap_or(("INTERNAL_ERROR", "authentication is unavailable right now")))
             }
             Credential::Token(t) if t.starts_with(API_KEY_PREFIX) => {
-                self.api_key_principal(t).await.map_err(|e| match e {
+                let hash = self.keys.hash_token(t);
+                if let Some(p) = self.key_cache.get(&hash) {
+                    return Ok(p);
+                }
+                let (p, expires_at) = self.api_key_principal(t, &hash).await.map_err(|e| match e {
                     Ok(reason) => reason,
                     Err(db) => internal(db),
-                })
+                })?;
+                let valid_for =
+                    expires_at.as_deref().and_then(parse_time).map(|t| (t - Utc::now()).to_std().unwrap_or_default());
+                self.key_cache.put(hash, p.clone(), valid_for);
+                Ok(p)
             }
             Credential::Token(_) => {
                 Err(("INVALID_TOKEN", "unrecognised credential: expected an `ib_…` API key or an `ibt_…` access token"))
@@ -179,11 +187,12 @@ impl AppState {
     async fn api_key_principal(
         &self,
         token: &str,
-    ) -> Result<Principal, Result<(&'static str, &'static str), sqlx::Error>> {
+        token_hash: &str,
+    ) -> Result<(Principal, Option<String>), Result<(&'static str, &'static str), sqlx::Error>> {
         const INVALID: (&str, &str) = ("INVALID_API_KEY", "invalid API key");
         let id = tokens::api_key_id(token).ok_or(Ok(INVALID))?;
         let key = self.store.api_key_get(&id).await.map_err(Err)?.ok_or(Ok(INVALID))?;
-        if !ct_eq(self.keys.hash_token(token).as_bytes(), key.secret_hash.as_bytes()) {
+        if !ct_eq(token_hash.as_bytes(), key.secret_hash.as_bytes()) {
             return Err(Ok(INVALID));
         }
         if key.revoked_at.is_some() {
@@ -213,13 +222,14 @@ impl AppState {
             });
         }
         let scopes: Vec<Scope> = key.scopes.into_iter().filter(|s| owner.role.grants(*s)).collect();
-        Ok(Principal::ApiKey {
+        let principal = Principal::ApiKey {
             key_id: key.id,
             key_name: key.name,
             user_id: owner.id,
             username: owner.username,
             scopes,
-        })
+        };
+        Ok((principal, key.expires_at))
     }
 
     pub async fn login(&self, source_ip: Option<IpAddr>, req: LoginRequest) -> Result<LoginOutcome> {

@@ -24,6 +24,8 @@ pub struct AppState {
     pub keys: MasterKey,
     pub config: Config,
     pub limits: RateLimits,
+    /// Resolved API keys, briefly (see `auth::cache`).
+    pub key_cache: crate::auth::cache::KeyCache,
     pub started: Instant,
     /// Compared against when a login names an unknown user (equal timing).
     pub dummy_password_hash: String,

@@ -82,6 +82,8 @@ impl AppState {
         )
         .await?;
         tx.commit().await?;
+        // Keys act with their owner's role: forget resolved keys.
+        self.key_cache.clear();
         let user = self.store.user_get(&id).await?.ok_or_else(|| Error::internal("user vanished after insert"))?;
         Ok(UserView::from(&user))
     }
@@ -148,6 +150,8 @@ impl AppState {
         )
         .await?;
         tx.commit().await?;
+        // Keys act with their owner's role: forget resolved keys.
+        self.key_cache.clear();
         Ok(UserView::from(&user))
     }
 
@@ -172,6 +176,8 @@ impl AppState {
         )
         .await?;
         tx.commit().await?;
+        // Keys act with their owner's role: forget resolved keys.
+        self.key_cache.clear();
         Ok(())
     }
 }

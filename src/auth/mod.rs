@@ -2,6 +2,7 @@
 //! (a user session, an API key, or nobody), with its source address; `require` and
 //! `require_session` are the only permission checks, so every refusal reads the same.
 
+pub mod cache;
 pub mod password;
 pub mod ratelimit;
 pub mod tokens;

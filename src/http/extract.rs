@@ -58,18 +58,20 @@ impl<T: DeserializeOwned> FromRequest<App> for ApiJson<T> {
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, Error> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    // Syntax first (trailing garbage included): a well-formed body of the wrong shape must never
+    // be reported as malformed JSON, whatever serde_json's typed path would classify it as.
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| syntax_error(&e))?;
+    if !value.is_object() {
+        return Err(Error::Unprocessable {
+            code: "INVALID_FIELD",
+            message: "the request body must be a JSON object".into(),
+            details: Some(serde_json::json!({"field": "body"})),
+        });
+    }
+    serde_path_to_error::deserialize(Strict(value)).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => data_error(&path, &inner.to_string()),
-            _ => syntax_error(&inner),
-        }
-    })?;
-    // Trailing garbage after the value is a syntax error too.
-    de.end().map_err(|e| syntax_error(&e))?;
-    Ok(value)
+        data_error(&path, &e.into_inner().to_string())
+    })
 }
 
 fn syntax_error(e: &serde_json::Error) -> Error {
@@ -88,7 +90,8 @@ fn data_error(path: &str, message: &str) -> Error {
     let parent = if path == "." { String::new() } else { path.to_string() };
     let join = |leaf: &str| if parent.is_empty() { leaf.to_string() } else { format!("{parent}.{leaf}") };
     if message.starts_with("unknown field") {
-        let field = join(quoted.as_deref().unwrap_or("?"));
+        // serde_path_to_error's path already ends with the unknown key itself.
+        let field = if parent.is_empty() { quoted.unwrap_or_else(|| "?".into()) } else { parent };
         let (code, text) = if field == "state" || field == "status" {
             ("READ_ONLY_FIELD", format!("`{field}` is read-only: the lifecycle sets it"))
         } else {
@@ -184,5 +187,91 @@ impl<S: Send + Sync> FromRequestParts<S> for ReqActor {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
         Ok(ReqActor(parts.extensions.get::<Actor>().cloned().unwrap_or_else(|| Actor::anonymous(None))))
+    }
+}
+
+/// A `serde_json::Value` deserializer that refuses a JSON array where a struct is expected (serde's
+/// derive would otherwise read the array positionally, field by field).
+struct Strict(serde_json::Value);
+
+impl<'de> serde::Deserializer<'de> for Strict {
+    type Error = serde_json::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        use serde::de::IntoDeserializer;
+        match self.0 {
+            serde_json::Value::Object(m) => visitor.visit_map(StrictMap { iter: m.into_iter(), value: None }),
+            serde_json::Value::Array(a) => visitor.visit_seq(StrictSeq(a.into_iter())),
+            serde_json::Value::Null => visitor.visit_unit(),
+            other => other.into_deserializer().deserialize_any(visitor),
+        }
+    }
+
+    fn deserialize_option<V: serde::de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        if self.0.is_null() { visitor.visit_none() } else { visitor.visit_some(self) }
+    }
+
+    fn deserialize_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        if self.0.is_array() {
+            return Err(serde::de::Error::invalid_type(serde::de::Unexpected::Seq, &visitor));
+        }
+        self.deserialize_any(visitor)
+    }
+
+    fn deserialize_enum<V: serde::de::Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.0.deserialize_enum(name, variants, visitor)
+    }
+
+    fn deserialize_newtype_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf unit unit_struct
+        seq tuple tuple_struct map identifier ignored_any
+    }
+}
+
+struct StrictSeq(std::vec::IntoIter<serde_json::Value>);
+
+impl<'de> serde::de::SeqAccess<'de> for StrictSeq {
+    type Error = serde_json::Error;
+    fn next_element_seed<S: serde::de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: S,
+    ) -> Result<Option<S::Value>, Self::Error> {
+        self.0.next().map(|v| seed.deserialize(Strict(v))).transpose()
+    }
+}
+
+struct StrictMap {
+    iter: serde_json::map::IntoIter,
+    value: Option<serde_json::Value>,
+}
+
+impl<'de> serde::de::MapAccess<'de> for StrictMap {
+    type Error = serde_json::Error;
+    fn next_key_seed<K: serde::de::DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Self::Error> {
+        use serde::de::IntoDeserializer;
+        let Some((k, v)) = self.iter.next() else { return Ok(None) };
+        self.value = Some(v);
+        seed.deserialize(k.into_deserializer()).map(Some)
+    }
+    fn next_value_seed<V: serde::de::DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Self::Error> {
+        seed.deserialize(Strict(self.value.take().unwrap_or(serde_json::Value::Null)))
     }
 }

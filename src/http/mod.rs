@@ -79,7 +79,10 @@ fn document_errors(doc: &mut utoipa::openapi::OpenApi) {
         RefOr::T(
             ResponseBuilder::new()
                 .description(description)
-                .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+                )
                 .build(),
         )
     };

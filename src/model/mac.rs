@@ -22,13 +22,18 @@ impl FromStr for Mac {
 
     /// Accepts `aa:bb:cc:dd:ee:ff`, `aa-bb-…`, `aabb.ccdd.eeff` and bare `aabbccddeeff`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let hex: String = s.trim().chars().filter(|c| !matches!(c, ':' | '-' | '.')).collect();
-        let separators_ok = {
-            let t = s.trim();
-            let seps = t.chars().filter(|c| matches!(c, ':' | '-' | '.')).count();
-            seps == 0 || seps == 5 || (seps == 2 && t.contains('.'))
+        let t = s.trim();
+        // Groups of `width` characters between `sep`s, 12 / width of them.
+        let grouped =
+            |sep: char, width: usize| t.split(sep).count() == 12 / width && t.split(sep).all(|g| g.len() == width);
+        let shape_ok = match t.len() {
+            12 => true,
+            14 => grouped('.', 4),
+            17 => grouped(':', 2) || grouped('-', 2),
+            _ => false,
         };
-        if hex.len() != 12 || !separators_ok || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        let hex: String = t.chars().filter(|c| !matches!(c, ':' | '-' | '.')).collect();
+        if !shape_ok || hex.len() != 12 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(MacParseError(s.to_string()));
         }
         let mut out = [0u8; 6];
