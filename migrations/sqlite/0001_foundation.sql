@@ -105,7 +105,10 @@ CREATE TABLE assets (
     bmc_password  BLOB,
     generation    INTEGER NOT NULL DEFAULT 1,
     created_at    TEXT NOT NULL,
-    updated_at    TEXT NOT NULL
+    updated_at    TEXT NOT NULL,
+    -- The row as the API shows it (AssetView JSON, no secrets), rendered on every write so lists
+    -- are served by joining strings.
+    view          TEXT NOT NULL
 );
 CREATE INDEX assets_state ON assets(state);
 CREATE INDEX assets_created ON assets(created_at, id);

@@ -1,7 +1,7 @@
 //! The asset registry: servers known by hostname, MACs, SMBIOS identity and BMC. Clients register
 //! and edit them; the lifecycle state is read-only here.
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 
 use super::{AppState, Page, PageRequest};
@@ -74,62 +74,7 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
     Option::<T>::deserialize(d).map(Some)
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BmcView {
-    pub driver: BmcDriver,
-    pub address: String,
-    pub port: u16,
-    pub username: String,
-    /// Whether a password is stored. The password itself is never returned.
-    pub password_set: bool,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AssetView {
-    pub id: String,
-    pub hostname: String,
-    pub state: AssetState,
-    /// Same as `state` (Colony's name for it).
-    pub status: AssetState,
-    #[schema(value_type = Vec<String>)]
-    pub macs: Vec<Mac>,
-    pub tags: Vec<String>,
-    pub smbios_uuid: Option<String>,
-    pub serial: Option<String>,
-    /// Hardware facts reported by the agent.
-    #[schema(value_type = Object)]
-    pub specs: serde_json::Value,
-    pub bmc: Option<BmcView>,
-    pub generation: i64,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-impl From<AssetRow> for AssetView {
-    fn from(a: AssetRow) -> Self {
-        AssetView {
-            id: a.id,
-            hostname: a.hostname,
-            state: a.state,
-            status: a.state,
-            macs: a.macs,
-            tags: a.tags,
-            smbios_uuid: a.smbios_uuid,
-            serial: a.serial,
-            specs: a.specs,
-            bmc: a.bmc.map(|b| BmcView {
-                driver: b.driver,
-                address: b.address,
-                port: b.port,
-                username: b.username,
-                password_set: b.password_sealed.is_some(),
-            }),
-            generation: a.generation,
-            created_at: a.created_at,
-            updated_at: a.updated_at,
-        }
-    }
-}
+pub use crate::model::asset::{AssetView, BmcView};
 
 fn asset_not_found(id: &str) -> Error {
     Error::not_found("ASSET_NOT_FOUND", format!("Asset {id} not found"))
@@ -294,6 +239,12 @@ impl AppState {
         actor.require(Scope::AssetsRead)?;
         let (rows, total) = self.store.asset_list(&q, page.limit(), page.offset()).await?;
         Ok(Page { items: rows.into_iter().map(AssetView::from).collect(), page, total })
+    }
+
+    /// The list page as the API's JSON array text (same shape as `AssetView`), rendered by the store.
+    pub async fn asset_list_json(&self, actor: &Actor, q: AssetQuery, page: PageRequest) -> Result<(String, i64)> {
+        actor.require(Scope::AssetsRead)?;
+        Ok(self.store.asset_list_json(&q, page.limit(), page.offset()).await?)
     }
 
     pub async fn asset_update(&self, actor: &Actor, id: &str, req: UpdateAsset) -> Result<AssetView> {

@@ -1,6 +1,8 @@
 //! The asset's lifecycle state. Clients read it; only the lifecycle (workflows) changes it.
 
 use std::fmt;
+
+use super::Mac;
 use std::str::FromStr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -85,6 +87,39 @@ impl FromStr for BmcDriver {
             other => Err(format!("unknown BMC driver `{other}`")),
         }
     }
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct BmcView {
+    pub driver: BmcDriver,
+    pub address: String,
+    pub port: u16,
+    pub username: String,
+    /// Whether a password is stored. The password itself is never returned.
+    pub password_set: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+/// An asset as the API shows it (never its BMC password). The store keeps this rendered on
+/// the row (`assets.view`) so lists are served without per-row work.
+pub struct AssetView {
+    pub id: String,
+    pub hostname: String,
+    pub state: AssetState,
+    /// Same as `state` (Colony's name for it).
+    pub status: AssetState,
+    #[schema(value_type = Vec<String>)]
+    pub macs: Vec<Mac>,
+    pub tags: Vec<String>,
+    pub smbios_uuid: Option<String>,
+    pub serial: Option<String>,
+    /// Hardware facts reported by the agent.
+    #[schema(value_type = Object)]
+    pub specs: serde_json::Value,
+    pub bmc: Option<BmcView>,
+    pub generation: i64,
+    pub created_at: String,
+    pub updated_at: String,
 }
 
 #[cfg(test)]
