@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod ipam;
 pub mod model;
 pub mod secret;
 pub mod server;
