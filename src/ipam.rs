@@ -135,6 +135,68 @@ impl Pool {
     }
 }
 
+impl Pool {
+    /// How many addresses `next_free` can ever hand out: the allocation range (or the network)
+    /// minus the network, broadcast, gateway and reserved addresses inside it. Exact even when the
+    /// exclusions overlap.
+    pub fn capacity(&self) -> u128 {
+        let (lo, hi) = match self.range {
+            Some(r) => (num(r.start), num(r.end)),
+            None => (num(self.net.network()), num(self.net.broadcast())),
+        };
+        let tiny = self.net.max_prefix_len() - self.net.prefix_len() <= 1;
+        let mut excluded: Vec<(u128, u128)> = self.reserved.iter().map(|r| (num(r.start), num(r.end))).collect();
+        let mut single = |ip: IpAddr| excluded.push((num(ip), num(ip)));
+        if !tiny {
+            single(self.net.network());
+            if matches!(self.net, IpNet::V4(_)) {
+                single(self.net.broadcast());
+            }
+        }
+        if let Some(g) = self.gateway {
+            single(g);
+        }
+        excluded.sort_unstable();
+        // Merge, clip to [lo, hi], and subtract.
+        let mut removed: u128 = 0;
+        let mut cur: Option<(u128, u128)> = None;
+        for (s, e) in excluded {
+            match cur {
+                Some((cs, ce)) if s <= ce.saturating_add(1) => cur = Some((cs, ce.max(e))),
+                Some(done) => {
+                    removed += clipped(done, lo, hi);
+                    cur = Some((s, e));
+                }
+                None => cur = Some((s, e)),
+            }
+        }
+        if let Some(done) = cur {
+            removed += clipped(done, lo, hi);
+        }
+        (hi - lo).saturating_add(1).saturating_sub(removed)
+    }
+}
+
+fn clipped((s, e): (u128, u128), lo: u128, hi: u128) -> u128 {
+    let (s, e) = (s.max(lo), e.min(hi));
+    if s > e { 0 } else { e - s + 1 }
+}
+
+fn num(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => u128::from(u32::from(v4)),
+        IpAddr::V6(v6) => u128::from(v6),
+    }
+}
+
+/// A text key whose order is the addresses' numeric order (`4:0a000005`, `6:fd00…`).
+pub fn sort_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => format!("4:{:08x}", u32::from(v4)),
+        IpAddr::V6(v6) => format!("6:{:032x}", u128::from(v6)),
+    }
+}
+
 /// Do two networks share any address?
 pub fn overlaps(a: &IpNet, b: &IpNet) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
@@ -214,6 +276,18 @@ mod tests {
             Pool::new(net, Some(ip("10.1.0.1")), vec![], None),
             Err(PoolError::GatewayOutsideNetwork(..))
         ));
+    }
+
+    #[test]
+    fn capacity_counts_what_next_free_can_hand_out() {
+        assert_eq!(pool("10.0.0.0/24", Some("10.0.0.1"), &[], None).capacity(), 253);
+        let p = pool("10.0.0.0/29", Some("10.0.0.1"), &[("10.0.0.1", "10.0.0.3")], None);
+        assert_eq!(p.capacity(), 3, "gateway inside a reserved range counts once");
+        let r =
+            pool("10.0.0.0/24", Some("10.0.0.1"), &[("10.0.0.100", "10.0.0.109")], Some(("10.0.0.100", "10.0.0.199")));
+        assert_eq!(r.capacity(), 90);
+        assert_eq!(pool("fd00::/64", None, &[], None).capacity(), (1u128 << 64) - 1);
+        assert!(sort_key(ip("10.0.0.2")) < sort_key(ip("10.0.0.10")));
     }
 
     #[test]

@@ -33,6 +33,8 @@ enum Id {
     Asset,
     User,
     Key,
+    /// A VNI; an `{address}` beside it is one of its addresses.
+    Vni,
 }
 
 struct Op {
@@ -75,6 +77,14 @@ const OPS: &[Op] = &[
     op("GET", "/api/v1/audit", Access::Scope("audit:read"), Id::None, false),
     op("GET", "/api/v1/audit/export", Access::Scope("audit:read"), Id::None, false),
     op("GET", "/api/v1/audit/verify", Access::Scope("audit:read"), Id::None, false),
+    op("GET", "/api/v1/vnis", Access::Scope("vnis:read"), Id::None, false),
+    op("POST", "/api/v1/vnis", Access::Scope("vnis:write"), Id::None, true),
+    op("GET", "/api/v1/vnis/{id}", Access::Scope("vnis:read"), Id::Vni, false),
+    op("PATCH", "/api/v1/vnis/{id}", Access::Scope("vnis:write"), Id::Vni, true),
+    op("DELETE", "/api/v1/vnis/{id}", Access::Scope("vnis:write"), Id::Vni, false),
+    op("GET", "/api/v1/vnis/{id}/allocations", Access::Scope("vnis:read"), Id::Vni, false),
+    op("POST", "/api/v1/vnis/{id}/allocations", Access::Scope("vnis:write"), Id::Vni, true),
+    op("DELETE", "/api/v1/vnis/{id}/allocations/{address}", Access::Scope("vnis:write"), Id::Vni, false),
 ];
 
 impl Op {
@@ -93,8 +103,9 @@ impl Op {
             Id::Asset => "ast_0000000000000000",
             Id::User => "usr_0000000000000000",
             Id::Key => "key_0000000000000000",
+            Id::Vni => "vni_0000000000000000",
         };
-        self.path.replace("{id}", id)
+        self.path.replace("{id}", id).replace("{address}", "10.213.0.10")
     }
 
     /// A valid-enough body, so a refusal is about who asks, not what they sent.
@@ -110,6 +121,9 @@ impl Op {
             ("POST", "/api/v1/api-keys") => json!({"name": "doc key", "scopes": ["assets:read"]}),
             ("POST", "/api/v1/assets") => common::asset_body("doc-asset", "52:54:00:0d:0c:01"),
             ("PATCH", "/api/v1/assets/{id}") => json!({"tags": ["doc"]}),
+            ("POST", "/api/v1/vnis") => json!({"name": "doc-net", "cidr": "10.213.0.0/24", "vni": 4242}),
+            ("PATCH", "/api/v1/vnis/{id}") => json!({"description": "doc"}),
+            ("POST", "/api/v1/vnis/{id}/allocations") => json!({"holder_type": "other", "holder_id": "doc"}),
             _ if self.json_body => panic!("no body for {}", self.name()),
             _ => return None,
         };
@@ -262,7 +276,7 @@ async fn auth_errors_are_documented(backend: Backend) {
     let admin = app.admin().await;
     let viewer = app.user(&admin, "doc-viewer", "viewer").await;
     let anon = app.client();
-    // A key lacking the scope of every route that accepts keys (assets:read, assets:write, audit:read).
+    // A key lacking the scope of every route that accepts keys (assets:*, audit:read, vnis:*).
     let keyless = admin.api_key(&["clusters:read"]).await;
     let mut missing = Vec::new();
     // Health answers everyone; every other operation refuses (or fails) an unknown caller with 401.
@@ -276,7 +290,8 @@ async fn auth_errors_are_documented(backend: Backend) {
             Access::Public | Access::Authenticated | Access::SessionToEnd => None,
             Access::Session => Some(("with an API key", keyless.clone(), "SESSION_REQUIRED")),
             Access::SessionScope(_) => Some(("as a viewer", viewer.clone(), "INSUFFICIENT_SCOPE")),
-            Access::Scope("assets:read") => {
+            // Viewers hold these: only a key can lack them.
+            Access::Scope("assets:read" | "vnis:read") => {
                 Some(("with a key lacking the scope", keyless.clone(), "INSUFFICIENT_SCOPE"))
             }
             Access::Scope(_) => Some(("as a viewer", viewer.clone(), "INSUFFICIENT_SCOPE")),

@@ -77,12 +77,16 @@ enum Target {
     User,
     /// An API key owned by the caller (admins could read anyone's; others only their own).
     OwnKey,
+    /// A VNI holding no allocations, so a DELETE that slipped through would really delete it.
+    Vni,
+    /// The VNI that holds allocations; `{address}` is one of them.
+    Allocation,
 }
 
 /// One protected route and what each kind of caller must get from it.
 struct Route {
     method: Method,
-    /// The documented path, `{id}` substituted per call.
+    /// The documented path, `{id}` (and `{address}`) substituted per call.
     path: &'static str,
     target: Target,
     /// The body for call number `n` (unique names, MACs...).
@@ -142,6 +146,13 @@ fn mac(n: u32) -> String {
     format!("52:54:01:{:02x}:{:02x}:{:02x}", (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff)
 }
 
+/// A VNI of its own for call number `n`: unique name and number, a /24 under 10.0.0.0/8 that no
+/// other call's overlaps (the fixtures live under 192.168.0.0/16).
+fn vni_body(n: u32) -> Value {
+    assert!(n < 1 << 16, "call number {n} has no /24 of its own left");
+    json!({"name": format!("matrix-net-{n}"), "cidr": format!("10.{}.{}.0/24", n >> 8, n & 0xff), "vni": 100_000 + n})
+}
+
 /// The table: every route under /api/v1 except the public ones. Order matters for two rows only:
 /// mfa/setup runs before mfa/enable, so a bad code there is 422 (not 409 MFA_NOT_SET_UP).
 fn routes() -> Vec<Route> {
@@ -178,6 +189,19 @@ fn routes() -> Vec<Route> {
         Route::new(M::GET, "/api/v1/audit", Some("audit:read"), false, 200),
         Route::new(M::GET, "/api/v1/audit/export", Some("audit:read"), false, 200),
         Route::new(M::GET, "/api/v1/audit/verify", Some("audit:read"), false, 200),
+        Route::new(M::GET, "/api/v1/vnis", Some("vnis:read"), false, 200),
+        Route::new(M::POST, "/api/v1/vnis", Some("vnis:write"), false, 201).body(|n| Some(vni_body(n))),
+        Route::new(M::GET, "/api/v1/vnis/{id}", Some("vnis:read"), false, 200).target(Target::Vni),
+        Route::new(M::PATCH, "/api/v1/vnis/{id}", Some("vnis:write"), false, 200)
+            .target(Target::Vni)
+            .body(|_| Some(json!({"description": "x"}))),
+        Route::new(M::DELETE, "/api/v1/vnis/{id}", Some("vnis:write"), false, 204).target(Target::Vni),
+        Route::new(M::GET, "/api/v1/vnis/{id}/allocations", Some("vnis:read"), false, 200).target(Target::Allocation),
+        Route::new(M::POST, "/api/v1/vnis/{id}/allocations", Some("vnis:write"), false, 201)
+            .target(Target::Allocation)
+            .body(|n| Some(json!({"holder_type": "other", "holder_id": format!("matrix-holder-{n}")}))),
+        Route::new(M::DELETE, "/api/v1/vnis/{id}/allocations/{address}", Some("vnis:write"), false, 204)
+            .target(Target::Allocation),
     ]
 }
 
@@ -280,6 +304,11 @@ struct Matrix {
     roles: Vec<RoleUser>,
     asset_id: String,
     user_id: String,
+    /// An empty VNI.
+    vni_id: String,
+    /// A VNI with one long-lived allocation at `address` (permitted calls add and release others).
+    pool_id: String,
+    address: String,
     /// One long-lived key per owner (by username), for the rows that only read it.
     own_keys: HashMap<String, String>,
     /// API keys by label, created by the admin (who may grant every scope).
@@ -309,7 +338,22 @@ impl Matrix {
             .await;
         assert_eq!(r.status, 201, "fixture user: {}", r.text);
         let user_id = r.json["id"].as_str().expect("user id").to_string();
-        Matrix { app, admin, roles, asset_id, user_id, own_keys: HashMap::new(), keys: HashMap::new(), n: 0 }
+        let vni_id = Self::new_vni(&admin, json!({"name": "matrix-fixture", "cidr": "192.168.0.0/24", "vni": 1})).await;
+        let pool_id = Self::new_vni(&admin, json!({"name": "matrix-pool", "cidr": "192.168.1.0/24", "vni": 2})).await;
+        let address = Self::new_allocation(&admin, &pool_id, 0).await;
+        Matrix {
+            app,
+            admin,
+            roles,
+            asset_id,
+            user_id,
+            vni_id,
+            pool_id,
+            address,
+            own_keys: HashMap::new(),
+            keys: HashMap::new(),
+            n: 0,
+        }
     }
 
     fn next(&mut self) -> u32 {
@@ -334,51 +378,84 @@ impl Matrix {
         r.json["id"].as_str().expect("key id").to_string()
     }
 
-    /// The id a call on `route` should name. A call expected to succeed on a route that destroys
-    /// its target gets a fresh target; every other call uses the shared one (and a refused
-    /// DELETE must leave it in place, which `still_there` checks).
-    async fn target_id(&mut self, route: &Route, owner: Option<(&str, &Client)>, fresh: bool) -> Option<String> {
+    async fn new_vni(admin: &Client, body: Value) -> String {
+        let r = admin.post("/api/v1/vnis", body).await;
+        assert_eq!(r.status, 201, "fixture VNI: {}", r.text);
+        r.json["id"].as_str().expect("vni id").to_string()
+    }
+
+    /// Allocates the next free address of `vni_id` and returns it.
+    async fn new_allocation(admin: &Client, vni_id: &str, n: u32) -> String {
+        let r = admin
+            .post(
+                &format!("/api/v1/vnis/{vni_id}/allocations"),
+                json!({"holder_type": "other", "holder_id": format!("matrix-fixture-{n}")}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "fixture allocation: {}", r.text);
+        r.json["address"].as_str().expect("address").to_string()
+    }
+
+    /// The id (and address) a call on `route` should name. A call expected to succeed on a route
+    /// that destroys its target gets a fresh target; every other call uses the shared one (and a
+    /// refused DELETE must leave it in place, which `still_there` checks).
+    async fn target_id(
+        &mut self,
+        route: &Route,
+        owner: Option<(&str, &Client)>,
+        fresh: bool,
+    ) -> Vec<(&'static str, String)> {
+        let one = |id: String| vec![("{id}", id)];
         let n = self.next();
         let fresh = fresh && route.destroys();
         match route.target {
-            Target::None => None,
+            Target::None => Vec::new(),
+            Target::Vni if fresh => one(Self::new_vni(&self.admin, vni_body(n)).await),
+            Target::Vni => one(self.vni_id.clone()),
+            Target::Allocation => {
+                let address = if fresh {
+                    Self::new_allocation(&self.admin, &self.pool_id, n).await
+                } else {
+                    self.address.clone()
+                };
+                vec![("{id}", self.pool_id.clone()), ("{address}", address)]
+            }
             Target::Asset if fresh => {
                 let r = self.admin.post("/api/v1/assets", asset_body(&format!("matrix-victim-{n}"), &mac(n))).await;
                 assert_eq!(r.status, 201, "fresh asset: {}", r.text);
-                Some(r.json["id"].as_str().expect("asset id").to_string())
+                one(r.json["id"].as_str().expect("asset id").to_string())
             }
-            Target::Asset => Some(self.asset_id.clone()),
+            Target::Asset => one(self.asset_id.clone()),
             Target::User if fresh => {
                 let r = self.admin.post("/api/v1/users", json!({"username": format!("matrix-victim-{n}"), "password": "matrix-password-123", "role": "viewer"})).await;
                 assert_eq!(r.status, 201, "fresh user: {}", r.text);
-                Some(r.json["id"].as_str().expect("user id").to_string())
+                one(r.json["id"].as_str().expect("user id").to_string())
             }
-            Target::User => Some(self.user_id.clone()),
+            Target::User => one(self.user_id.clone()),
             Target::OwnKey => {
                 let (name, client) = match owner {
                     Some((name, client)) => (name.to_string(), client.clone()),
                     None => ("admin".to_string(), self.admin.clone()),
                 };
                 if fresh {
-                    return Some(Self::new_key_id(&client, n).await);
+                    return one(Self::new_key_id(&client, n).await);
                 }
                 if let Some(id) = self.own_keys.get(&name) {
-                    return Some(id.clone());
+                    return one(id.clone());
                 }
                 let id = Self::new_key_id(&client, n).await;
                 self.own_keys.insert(name, id.clone());
-                Some(id)
+                one(id)
             }
         }
     }
 
-    /// The request for one call: path with the id substituted, and the body.
+    /// The request for one call: path with the id (and address) substituted, and the body.
     async fn request(&mut self, route: &Route, owner: Option<(&str, &Client)>, fresh: bool) -> (String, Option<Value>) {
-        let id = self.target_id(route, owner, fresh).await;
-        let path = match id {
-            Some(id) => route.path.replace("{id}", &id),
-            None => route.path.to_string(),
-        };
+        let mut path = route.path.to_string();
+        for (placeholder, value) in self.target_id(route, owner, fresh).await {
+            path = path.replace(placeholder, &value);
+        }
         let n = self.next();
         (path, (route.body)(n))
     }
@@ -392,6 +469,19 @@ impl Matrix {
             Target::OwnKey => {
                 let Some(id) = self.own_keys.get("admin") else { return };
                 format!("/api/v1/api-keys/{id}")
+            }
+            Target::Vni => format!("/api/v1/vnis/{}", self.vni_id),
+            Target::Allocation => {
+                // Ordered by address: the fixture's, allocated first, is on the first page.
+                let path = format!("/api/v1/vnis/{}/allocations?per_page=100", self.pool_id);
+                let r = self.admin.get(&path).await;
+                let held = r.json["data"]
+                    .as_array()
+                    .is_some_and(|items| items.iter().any(|a| a["address"] == self.address.as_str()));
+                if r.status != 200 || !held {
+                    f.fail(format!("{ctx}: the refused call released {}: {} {}", self.address, r.status, r.text));
+                }
+                return;
             }
         };
         let r = self.admin.get(&path).await;

@@ -1,10 +1,10 @@
 //! The asset registry: servers known by hostname, MACs, SMBIOS identity and BMC. Clients register
 //! and edit them; the lifecycle state is read-only here.
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{AppState, Page, PageRequest};
+use super::{AppState, Page, PageRequest, present};
 use crate::audit::{self, Event};
 use crate::auth::Actor;
 use crate::error::{Error, Result};
@@ -67,11 +67,6 @@ pub struct UpdateAsset {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<BmcInput>)]
     pub bmc: Option<Option<BmcInput>>,
-}
-
-/// Distinguishes `"field": null` (Some(None)) from an absent field (None, via `default`).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 pub use crate::model::asset::{AssetView, BmcView};

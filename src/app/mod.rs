@@ -8,8 +8,11 @@ pub mod audit;
 pub mod auth;
 pub mod setup;
 pub mod users;
+pub mod vnis;
 
 use std::sync::Arc;
+
+use serde::Deserialize;
 use std::time::Instant;
 
 use crate::auth::ratelimit::RateLimits;
@@ -62,4 +65,12 @@ pub struct Page<T> {
     pub items: Vec<T>,
     pub page: PageRequest,
     pub total: i64,
+}
+
+/// For PATCH bodies: tells `"field": null` (Some(None): clear it) from an absent field (None, via
+/// `#[serde(default)]`: keep it).
+pub(crate) fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    d: D,
+) -> std::result::Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }

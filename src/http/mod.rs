@@ -21,7 +21,7 @@ use crate::error::Error;
 #[openapi(
     info(title = "ironbay", description = "Bare-metal provisioning appliance: REST API"),
     modifiers(&SecuritySchemes),
-    tags((name = "health"), (name = "auth"), (name = "users"), (name = "api-keys"), (name = "assets"), (name = "audit"))
+    tags((name = "health"), (name = "auth"), (name = "users"), (name = "api-keys"), (name = "assets"), (name = "audit"), (name = "vnis"))
 )]
 struct ApiDoc;
 
@@ -68,6 +68,10 @@ pub fn api() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(audit::list))
         .routes(routes!(audit::export))
         .routes(routes!(audit::verify))
+        .routes(routes!(vnis::list, vnis::create))
+        .routes(routes!(vnis::get, vnis::update, vnis::delete))
+        .routes(routes!(vnis::allocations, vnis::allocate))
+        .routes(routes!(vnis::release))
         .split_for_parts()
 }
 

@@ -16,6 +16,7 @@ pub enum IdKind {
     Session,
     RefreshToken,
     Audit,
+    Vni,
 }
 
 impl IdKind {
@@ -27,6 +28,7 @@ impl IdKind {
             IdKind::Session => "ses",
             IdKind::RefreshToken => "rft",
             IdKind::Audit => "aud",
+            IdKind::Vni => "vni",
         }
     }
 }

@@ -80,6 +80,13 @@ impl Store {
         sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash").fetch_one(conn).await
     }
 
+    /// Takes the chain head's lock now, at the start of a transaction, for writes whose rule
+    /// spans rows (no two overlapping VNIs): concurrent such transactions then run one at a time,
+    /// on PostgreSQL as on SQLite.
+    pub async fn serialize_writes(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1").execute(conn).await.map(|_| ())
+    }
+
     pub async fn audit_insert(conn: &mut AnyConnection, row: &AuditRow) -> Result<(), sqlx::Error> {
         sqlx::query(
             "INSERT INTO audit_log (seq, id, ts, actor_type, actor_id, actor_name, action, target_type, \

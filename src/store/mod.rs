@@ -7,6 +7,7 @@ pub mod assets;
 pub mod audit;
 pub mod sessions;
 pub mod users;
+pub mod vnis;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod health;
 pub mod users;
+pub mod vnis;
 
 use axum::Json;
 use serde::Serialize;
