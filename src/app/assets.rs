@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{AppState, Page, PageRequest, present};
+use super::{AppState, PageRequest, present};
 use crate::audit::{self, Event};
 use crate::auth::Actor;
 use crate::error::{Error, Result};
@@ -228,12 +228,6 @@ impl AppState {
             return Err(asset_not_found(id));
         }
         Ok(self.store.asset_get(id).await?.ok_or_else(|| asset_not_found(id))?.into())
-    }
-
-    pub async fn asset_list(&self, actor: &Actor, q: AssetQuery, page: PageRequest) -> Result<Page<AssetView>> {
-        actor.require(Scope::AssetsRead)?;
-        let (rows, total) = self.store.asset_list(&q, page.limit(), page.offset()).await?;
-        Ok(Page { items: rows.into_iter().map(AssetView::from).collect(), page, total })
     }
 
     /// The list page as the API's JSON array text (same shape as `AssetView`), rendered by the store.

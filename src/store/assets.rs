@@ -182,34 +182,6 @@ impl Store {
             .transpose()
     }
 
-    pub async fn asset_list(
-        &self,
-        q: &AssetQuery,
-        limit: i64,
-        offset: i64,
-    ) -> Result<(Vec<AssetRow>, i64), sqlx::Error> {
-        let filter = q.filter();
-        let n = filter.next_placeholder();
-        let sql = format!(
-            "SELECT {COLUMNS} FROM assets {} ORDER BY created_at, id LIMIT ${n} OFFSET ${}",
-            filter.where_sql(),
-            n + 1
-        );
-        let rows = filter
-            .bind_all(sqlx::query_as::<_, RawAsset>(sqlx::AssertSqlSafe(sql)))
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(&self.pool)
-            .await?
-            .into_iter()
-            .map(AssetRow::try_from)
-            .collect::<Result<Vec<_>, _>>()?;
-        let count_sql = format!("SELECT COUNT(*) FROM assets {}", filter.where_sql());
-        let total =
-            filter.bind_scalar(sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))).fetch_one(&self.pool).await?;
-        Ok((rows, total))
-    }
-
     /// One page of assets as the API's JSON array, joined by the database from the rows' `view`
     /// column in one result row: the list endpoint's hot path, with no per-row decode or encode.
     pub async fn asset_list_json(&self, q: &AssetQuery, limit: i64, offset: i64) -> Result<(String, i64), sqlx::Error> {

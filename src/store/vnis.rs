@@ -73,18 +73,15 @@ impl Store {
     }
 
     pub async fn vni_counts(&self, id: &str) -> Result<VniCounts, sqlx::Error> {
-        let (allocations, assets): (i64, i64) = sqlx::query_as(
-            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN holder_type = 'asset' THEN 1 ELSE 0 END), 0) \
+        let (allocations, assets, devices): (i64, i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*), \
+             COALESCE(SUM(CASE WHEN holder_type = 'asset' THEN 1 ELSE 0 END), 0), \
+             COALESCE(SUM(CASE WHEN holder_type = 'device' THEN 1 ELSE 0 END), 0) \
              FROM ip_allocations WHERE vni_id = $1",
         )
         .bind(id)
         .fetch_one(&self.pool)
         .await?;
-        let devices =
-            sqlx::query_scalar("SELECT COUNT(*) FROM ip_allocations WHERE vni_id = $1 AND holder_type = 'device'")
-                .bind(id)
-                .fetch_one(&self.pool)
-                .await?;
         Ok(VniCounts { allocations, assets, devices })
     }
 
