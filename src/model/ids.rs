@@ -17,6 +17,14 @@ pub enum IdKind {
     RefreshToken,
     Audit,
     Vni,
+    Psk,
+    EnrollToken,
+    Device,
+    Policy,
+    Webhook,
+    WebhookDelivery,
+    /// A webhook event (one per change; each delivery of it carries the same id).
+    Event,
 }
 
 impl IdKind {
@@ -29,6 +37,13 @@ impl IdKind {
             IdKind::RefreshToken => "rft",
             IdKind::Audit => "aud",
             IdKind::Vni => "vni",
+            IdKind::Psk => "psk",
+            IdKind::EnrollToken => "enr",
+            IdKind::Device => "dev",
+            IdKind::Policy => "pol",
+            IdKind::Webhook => "whk",
+            IdKind::WebhookDelivery => "dlv",
+            IdKind::Event => "evt",
         }
     }
 }
