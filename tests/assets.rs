@@ -480,7 +480,57 @@ async fn list_items_equal_single_reads(backend: Backend) {
     assert_eq!(empty.json["meta"], json!({"page": 1, "per_page": 20, "total": 0}));
 }
 
+/// List pages are reused while nothing changed (`store::page_cache`): every kind of write must
+/// show in the next list at once, from this appliance and (PostgreSQL) from a second one sharing
+/// the database, which never saw the write happen.
+async fn list_pages_follow_every_change(backend: Backend) {
+    let app = Appliance::start(backend).await;
+    let admin = app.admin().await;
+    let other = match backend {
+        Backend::Postgres => Some(app.sibling().await),
+        Backend::Sqlite => None,
+    };
+    let other_admin = match &other {
+        Some(o) => Some(o.admin().await),
+        None => None,
+    };
+    let readers: Vec<&Client> = std::iter::once(&admin).chain(other_admin.as_ref()).collect();
+    let a = create(&admin, common::asset_body("cache-a", "52:54:00:00:0a:01")).await;
+    let b = create(&admin, common::asset_body("cache-b", "52:54:00:00:0a:02")).await;
+    let page = "/api/v1/assets?per_page=100";
+    for r in &readers {
+        // Twice: the second read is served from the cache where there is one.
+        for _ in 0..2 {
+            let l = r.get(page).await;
+            assert_eq!(l.json["meta"]["total"], 2, "{}", l.text);
+        }
+    }
+    let r = admin.patch(&format!("/api/v1/assets/{}", id_of(&a)), json!({"tags": ["fresh"]})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for r in &readers {
+        let l = r.get(page).await;
+        let item = l.json["data"].as_array().unwrap().iter().find(|i| i["id"] == a["id"]).cloned().unwrap();
+        assert_eq!(item["tags"], json!(["fresh"]), "a patched tag shows in the next list: {}", l.text);
+        assert_eq!(r.get("/api/v1/assets?tag=fresh").await.json["meta"]["total"], 1);
+    }
+    create(&admin, common::asset_body("cache-c", "52:54:00:00:0a:03")).await;
+    for r in &readers {
+        assert_eq!(r.get(page).await.json["meta"]["total"], 3, "a created asset shows");
+    }
+    assert_eq!(admin.delete(&format!("/api/v1/assets/{}", id_of(&b))).await.status, 204);
+    for r in &readers {
+        let l = r.get(page).await;
+        assert_eq!(l.json["meta"]["total"], 2, "a deleted asset is gone: {}", l.text);
+        assert!(!l.text.contains(id_of(&b).as_str()));
+    }
+    // A rejected write (duplicate MAC) changes nothing and must not disturb the pages either.
+    let dup = admin.post("/api/v1/assets", common::asset_body("cache-d", "52:54:00:00:0a:01")).await;
+    assert_eq!(dup.status, 409, "{}", dup.text);
+    assert_eq!(admin.get(page).await.json["meta"]["total"], 2);
+}
+
 both_backends!(
+    list_pages_follow_every_change,
     list_items_equal_single_reads,
     create_and_get,
     pagination,

@@ -12,6 +12,7 @@ use crate::model::{AssetState, BmcDriver, IdKind, Mac, Scope, ids, new_id, now_r
 use crate::secret::Secret;
 use crate::store::Store;
 use crate::store::assets::{AssetConflict, AssetQuery, AssetRow, BmcRow};
+use crate::store::page_cache::CachedPage;
 
 const MAX_TAGS: usize = 50;
 const MAX_MACS: usize = 32;
@@ -231,7 +232,7 @@ impl AppState {
     }
 
     /// The list page as the API's JSON array text (same shape as `AssetView`), rendered by the store.
-    pub async fn asset_list_json(&self, actor: &Actor, q: AssetQuery, page: PageRequest) -> Result<(String, i64)> {
+    pub async fn asset_list_json(&self, actor: &Actor, q: AssetQuery, page: PageRequest) -> Result<CachedPage> {
         actor.require(Scope::AssetsRead)?;
         Ok(self.store.asset_list_json(&q, page.limit(), page.offset()).await?)
     }

@@ -3,6 +3,7 @@
 
 use sqlx::{AnyConnection, FromRow};
 
+use super::page_cache::CachedPage;
 use super::{Backend, Filter, Store, json_column, parse_column};
 use crate::model::asset::{AssetView, BmcView};
 use crate::model::{AssetState, BmcDriver, Mac};
@@ -184,30 +185,40 @@ impl Store {
 
     /// One page of assets as the API's JSON array, joined by the database from the rows' `view`
     /// column in one result row: the list endpoint's hot path, with no per-row decode or encode.
-    pub async fn asset_list_json(&self, q: &AssetQuery, limit: i64, offset: i64) -> Result<(String, i64), sqlx::Error> {
+    /// The page as a JSON array and the filter's total. Pages are rendered by the database in one
+    /// statement and reused while the assets' generation is unchanged (`page_cache`).
+    pub async fn asset_list_json(&self, q: &AssetQuery, limit: i64, offset: i64) -> Result<CachedPage, sqlx::Error> {
+        let key = format!("{q:?}/{limit}/{offset}");
+        let seq: i64 =
+            sqlx::query_scalar("SELECT seq FROM generations WHERE name = 'assets'").fetch_one(&self.pool).await?;
+        if let Some(page) = self.pages.get(&key, seq) {
+            return Ok(page);
+        }
         let filter = q.filter();
         let (w, n) = (filter.where_sql(), filter.next_placeholder());
-        // One statement for the page and the total: each round trip to the database costs more
-        // than joining the strings. The filter's placeholders appear twice; both engines bind a
-        // numbered placeholder by its number.
+        // One statement for the generation, the page and the total, so all three come from one
+        // snapshot. The filter's placeholders appear twice; both engines bind a numbered
+        // placeholder by its number.
         let page =
             format!("SELECT view, created_at, id FROM assets {w} ORDER BY created_at, id LIMIT ${n} OFFSET ${}", n + 1);
-        let sql = match self.backend {
-            Backend::Sqlite => format!(
-                "SELECT (SELECT '[' || COALESCE(group_concat(view, ',' ORDER BY created_at, id), '') || ']' FROM ({page})), \
-                 (SELECT COUNT(*) FROM assets {w})"
-            ),
-            Backend::Postgres => format!(
-                "SELECT (SELECT '[' || COALESCE(string_agg(view, ',' ORDER BY created_at, id), '') || ']' FROM ({page}) AS page), \
-                 (SELECT COUNT(*) FROM assets {w})"
-            ),
+        let concat = match self.backend {
+            Backend::Sqlite => "group_concat(view, ',' ORDER BY created_at, id)",
+            Backend::Postgres => "string_agg(view, ',' ORDER BY created_at, id)",
         };
-        filter
-            .bind_all(sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql)))
+        let sql = format!(
+            "SELECT (SELECT seq FROM generations WHERE name = 'assets'), \
+             (SELECT '[' || COALESCE({concat}, '') || ']' FROM ({page}) AS page), \
+             (SELECT COUNT(*) FROM assets {w})"
+        );
+        let (seq, data, total) = filter
+            .bind_all(sqlx::query_as::<_, (i64, String, i64)>(sqlx::AssertSqlSafe(sql)))
             .bind(limit)
             .bind(offset)
             .fetch_one(&self.pool)
-            .await
+            .await?;
+        let page = CachedPage { data: data.into(), total };
+        self.pages.put(key, seq, page.clone());
+        Ok(page)
     }
 
     /// Finds the first uniqueness rule `a` would break against other assets, so the caller can
@@ -270,6 +281,7 @@ impl Store {
         .bind(render_view(&AssetRow { generation: 1, updated_at: a.created_at.clone(), ..a.clone() }))
         .execute(&mut *conn)
         .await?;
+        Store::bump_generation(conn, "assets").await?;
         Self::asset_write_side_tables(conn, a).await
     }
 
@@ -302,6 +314,7 @@ impl Store {
         if done.rows_affected() != 1 {
             return Ok(false);
         }
+        Store::bump_generation(conn, "assets").await?;
         sqlx::query("DELETE FROM asset_macs WHERE asset_id = $1").bind(&a.id).execute(&mut *conn).await?;
         sqlx::query("DELETE FROM asset_tags WHERE asset_id = $1").bind(&a.id).execute(&mut *conn).await?;
         Self::asset_write_side_tables(conn, a).await?;
@@ -328,8 +341,12 @@ impl Store {
 
     pub async fn asset_delete(conn: &mut AnyConnection, id: &str) -> Result<bool, sqlx::Error> {
         // Side tables go by ON DELETE CASCADE.
-        let done = sqlx::query("DELETE FROM assets WHERE id = $1").bind(id).execute(conn).await?;
-        Ok(done.rows_affected() == 1)
+        let done = sqlx::query("DELETE FROM assets WHERE id = $1").bind(id).execute(&mut *conn).await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        Store::bump_generation(conn, "assets").await?;
+        Ok(true)
     }
 }
 

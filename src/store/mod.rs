@@ -5,6 +5,7 @@
 pub mod api_keys;
 pub mod assets;
 pub mod audit;
+pub mod page_cache;
 pub mod sessions;
 pub mod users;
 pub mod vnis;
@@ -50,6 +51,7 @@ pub enum StoreError {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    pages: page_cache::PageCache,
 }
 
 impl Store {
@@ -111,7 +113,7 @@ impl Store {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await.map_err(StoreError::Migrate)?;
-        Ok(Store { pool, backend })
+        Ok(Store { pool, backend, pages: Default::default() })
     }
 
     pub fn backend(&self) -> Backend {
@@ -130,6 +132,13 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.pool.begin().await,
         }
+    }
+
+    /// Records a change to `resource` (a row of `generations`) inside the writer's transaction, so
+    /// cached pages of it stop being served once the change commits.
+    pub async fn bump_generation(conn: &mut AnyConnection, resource: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE generations SET seq = seq + 1 WHERE name = $1").bind(resource).execute(conn).await?;
+        Ok(())
     }
 
     /// Health probe for `/api/v1/health`.

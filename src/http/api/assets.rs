@@ -34,7 +34,8 @@ pub async fn list(State(app): State<App>, ReqActor(actor): ReqActor, q: QueryMap
         hostname: q.get("hostname").map(str::to_ascii_lowercase),
     };
     let page = q.page()?;
-    let (data, total) = app.asset_list_json(&actor, query, page).await?;
+    let list = app.asset_list_json(&actor, query, page).await?;
+    let (data, total) = (&*list.data, list.total);
     // `data` is a JSON array rendered by the store: splice it in rather than parse and re-encode.
     let body = format!(
         "{{\"data\":{data},\"meta\":{{\"page\":{},\"per_page\":{},\"total\":{total}}}}}",
