@@ -2,7 +2,7 @@
 -- answers by status, so the driver can check that every 201 is one row and nothing else.
 local threads = {}
 local counter = 0
-local statuses = {}
+statuses = {}
 
 function setup(thread)
   thread:set("tid", #threads)
