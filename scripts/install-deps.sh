@@ -11,6 +11,10 @@ PACKAGES=(
     curl
     openssl
     ca-certificates
+    # The network lab (tests/support/lab.rs): iproute2 for namespaces, ping to prove the bridge.
+    iproute2
+    iputils-ping
+    procps
 )
 
 missing=()
