@@ -42,6 +42,8 @@ pub struct FileConfig {
     pub boot: BootFile,
     #[serde(default)]
     pub dhcp: DhcpFile,
+    #[serde(default)]
+    pub devices: DevicesFile,
 }
 
 /// `listen = "127.0.0.1:8080"` or `listen = ["127.0.0.1:8080", "10.0.0.1:8080"]`; a string may
@@ -71,6 +73,16 @@ pub struct RateLimitFile {
     pub api_burst: Option<u32>,
     pub login_per_minute: Option<u32>,
     pub login_burst: Option<u32>,
+    pub enroll_per_minute: Option<u32>,
+    pub enroll_burst: Option<u32>,
+}
+
+/// Device enrollment (`[devices]`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevicesFile {
+    pub cert_lifetime_hours: Option<u64>,
+    pub online_window_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -120,6 +132,15 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub boot_http_url: Option<String>,
     pub dhcp_interfaces: Vec<DhcpInterface>,
+    pub devices: DevicesConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct DevicesConfig {
+    /// Lifetime of an issued device certificate.
+    pub cert_lifetime: Duration,
+    /// A device seen (enrolled or renewed) within this window is `online`.
+    pub online_window: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -138,6 +159,8 @@ pub struct RateLimitConfig {
     pub api_burst: u32,
     pub login_per_minute: u32,
     pub login_burst: u32,
+    pub enroll_per_minute: u32,
+    pub enroll_burst: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -334,11 +357,16 @@ fn validate(f: FileConfig) -> Result<Config, Invalid> {
     };
     let api_per_minute = per_min("rate_limit.api_per_minute", r.api_per_minute, 1200)?;
     let login_per_minute = per_min("rate_limit.login_per_minute", r.login_per_minute, 10)?;
+    // Enrollment and renewal are per source address like logins, but a rack enrolls many
+    // devices at once, so the default is higher.
+    let enroll_per_minute = per_min("rate_limit.enroll_per_minute", r.enroll_per_minute, 120)?;
     let rate_limit = RateLimitConfig {
         api_per_minute,
         api_burst: per_min("rate_limit.api_burst", r.api_burst, api_per_minute)?,
         login_per_minute,
         login_burst: per_min("rate_limit.login_burst", r.login_burst, login_per_minute)?,
+        enroll_per_minute,
+        enroll_burst: per_min("rate_limit.enroll_burst", r.enroll_burst, enroll_per_minute)?,
     };
 
     let max_body_bytes = match f.api.max_body_bytes {
@@ -363,6 +391,19 @@ fn validate(f: FileConfig) -> Result<Config, Invalid> {
         dhcp_interfaces.push(DhcpInterface { name: iface.name, mode: iface.mode, vni: iface.vni });
     }
 
+    let d = f.devices;
+    let cert_lifetime_hours = positive("devices.cert_lifetime_hours", d.cert_lifetime_hours, 24)?;
+    if cert_lifetime_hours > 24 * 366 {
+        return Err(invalid(
+            "devices.cert_lifetime_hours",
+            "at most 8784 (a year): device certificates are short-lived",
+        ));
+    }
+    let devices = DevicesConfig {
+        cert_lifetime: Duration::from_secs(3600 * cert_lifetime_hours),
+        online_window: Duration::from_secs(positive("devices.online_window_secs", d.online_window_secs, 300)?),
+    };
+
     Ok(Config {
         listen,
         data_dir,
@@ -373,6 +414,7 @@ fn validate(f: FileConfig) -> Result<Config, Invalid> {
         max_body_bytes,
         boot_http_url: f.boot.http_url,
         dhcp_interfaces,
+        devices,
     })
 }
 

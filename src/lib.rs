@@ -9,6 +9,7 @@ pub mod error;
 pub mod http;
 pub mod ipam;
 pub mod model;
+pub mod pki;
 pub mod secret;
 pub mod server;
 pub mod store;

@@ -23,7 +23,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         println!("First run: created admin user `{}` with password: {}", setup::FIRST_ADMIN, generated.expose());
         println!("Store it now; it will not be shown again.");
     }
+    let device_ca = crate::app::devices::load_or_create_ca(&store, &keys).await.context("the device CA")?;
     let app: App = Arc::new(AppState {
+        device_ca,
         limits: RateLimits::new(&config.rate_limit),
         key_cache: Default::default(),
         dummy_password_hash: password::dummy_hash().await?,
@@ -48,6 +50,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                 tick.tick().await;
                 app.limits.api.prune();
                 app.limits.login.prune();
+                app.limits.enroll.prune();
             }
         })
     };

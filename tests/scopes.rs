@@ -67,6 +67,11 @@ const PUBLIC: &[(&str, &str)] = &[
     ("GET", "/api/v1/openapi.json"),
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/auth/refresh"),
+    // A device proves itself with its enrollment token or its key; the CA is public material.
+    ("POST", "/api/v1/devices/enroll"),
+    ("POST", "/api/v1/devices/{id}/renew"),
+    ("GET", "/api/v1/ca.pem"),
+    ("GET", "/api/v1/ca/crl"),
 ];
 
 /// What the `{id}` of a route names.
@@ -81,6 +86,10 @@ enum Target {
     Vni,
     /// The VNI that holds allocations; `{address}` is one of them.
     Allocation,
+    /// An enrollment token (DELETE revokes it).
+    EnrollToken,
+    /// An enrolled device (DELETE revokes it).
+    Device,
 }
 
 /// One protected route and what each kind of caller must get from it.
@@ -202,6 +211,15 @@ fn routes() -> Vec<Route> {
             .body(|n| Some(json!({"holder_type": "other", "holder_id": format!("matrix-holder-{n}")}))),
         Route::new(M::DELETE, "/api/v1/vnis/{id}/allocations/{address}", Some("vnis:write"), false, 204)
             .target(Target::Allocation),
+        Route::new(M::GET, "/api/v1/enroll-tokens", Some("devices:read"), false, 200),
+        Route::new(M::POST, "/api/v1/enroll-tokens", Some("devices:write"), false, 201).body(|_| Some(json!({}))),
+        Route::new(M::GET, "/api/v1/enroll-tokens/{id}", Some("devices:read"), false, 200).target(Target::EnrollToken),
+        Route::new(M::DELETE, "/api/v1/enroll-tokens/{id}", Some("devices:write"), false, 204)
+            .target(Target::EnrollToken),
+        Route::new(M::GET, "/api/v1/devices", Some("devices:read"), false, 200),
+        Route::new(M::GET, "/api/v1/devices/{id}", Some("devices:read"), false, 200).target(Target::Device),
+        Route::new(M::DELETE, "/api/v1/devices/{id}", Some("devices:write"), false, 204).target(Target::Device),
+        Route::new(M::GET, "/api/v1/devices/{id}/history", Some("devices:read"), false, 200).target(Target::Device),
     ]
 }
 
@@ -212,6 +230,8 @@ fn options() -> Options {
         // The matrix logs in afresh for every logout it makes.
         .env("IRONBAY_RATE_LIMIT__LOGIN_PER_MINUTE", "100000")
         .env("IRONBAY_RATE_LIMIT__LOGIN_BURST", "100000")
+        .env("IRONBAY_RATE_LIMIT__ENROLL_PER_MINUTE", "100000")
+        .env("IRONBAY_RATE_LIMIT__ENROLL_BURST", "100000")
 }
 
 /// Checks the uniform error body `{"error": non-empty string, "code": string, "details": object}`
@@ -309,6 +329,11 @@ struct Matrix {
     /// A VNI with one long-lived allocation at `address` (permitted calls add and release others).
     pool_id: String,
     address: String,
+    /// A token nobody revokes, and a many-use token's value that enrolls fresh devices.
+    token_id: String,
+    enroll_value: String,
+    /// A device nobody deletes.
+    device_id: String,
     /// One long-lived key per owner (by username), for the rows that only read it.
     own_keys: HashMap<String, String>,
     /// API keys by label, created by the admin (who may grant every scope).
@@ -341,7 +366,13 @@ impl Matrix {
         let vni_id = Self::new_vni(&admin, json!({"name": "matrix-fixture", "cidr": "192.168.0.0/24", "vni": 1})).await;
         let pool_id = Self::new_vni(&admin, json!({"name": "matrix-pool", "cidr": "192.168.1.0/24", "vni": 2})).await;
         let address = Self::new_allocation(&admin, &pool_id, 0).await;
+        let token_id = Self::new_token(&admin, json!({})).await.0;
+        let enroll_value = Self::new_token(&admin, json!({"max_uses": 1_000_000})).await.1;
+        let device_id = Self::new_device(&app, &enroll_value, 0).await;
         Matrix {
+            token_id,
+            enroll_value,
+            device_id,
             app,
             admin,
             roles,
@@ -384,6 +415,22 @@ impl Matrix {
         r.json["id"].as_str().expect("vni id").to_string()
     }
 
+    /// Creates an enrollment token; returns (id, value).
+    async fn new_token(admin: &Client, body: Value) -> (String, String) {
+        let r = admin.post("/api/v1/enroll-tokens", body).await;
+        assert_eq!(r.status, 201, "fixture token: {}", r.text);
+        (r.json["id"].as_str().expect("token id").to_string(), r.json["token"].as_str().expect("token").to_string())
+    }
+
+    /// Enrolls a device with the token `value` and returns its id.
+    async fn new_device(app: &Appliance, value: &str, n: u32) -> String {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).expect("key");
+        let body = json!({"token": value, "name": format!("matrix-device-{n}"), "public_key": key.public_key_pem()});
+        let r = app.client().post("/api/v1/devices/enroll", body).await;
+        assert_eq!(r.status, 201, "fixture device: {}", r.text);
+        r.json["id"].as_str().expect("device id").to_string()
+    }
+
     /// Allocates the next free address of `vni_id` and returns it.
     async fn new_allocation(admin: &Client, vni_id: &str, n: u32) -> String {
         let r = admin
@@ -420,6 +467,10 @@ impl Matrix {
                 };
                 vec![("{id}", self.pool_id.clone()), ("{address}", address)]
             }
+            Target::EnrollToken if fresh => one(Self::new_token(&self.admin, json!({})).await.0),
+            Target::EnrollToken => one(self.token_id.clone()),
+            Target::Device if fresh => one(Self::new_device(&self.app, &self.enroll_value, n).await),
+            Target::Device => one(self.device_id.clone()),
             Target::Asset if fresh => {
                 let r = self.admin.post("/api/v1/assets", asset_body(&format!("matrix-victim-{n}"), &mac(n))).await;
                 assert_eq!(r.status, 201, "fresh asset: {}", r.text);
@@ -471,6 +522,8 @@ impl Matrix {
                 format!("/api/v1/api-keys/{id}")
             }
             Target::Vni => format!("/api/v1/vnis/{}", self.vni_id),
+            Target::EnrollToken => format!("/api/v1/enroll-tokens/{}", self.token_id),
+            Target::Device => format!("/api/v1/devices/{}", self.device_id),
             Target::Allocation => {
                 // Ordered by address: the fixture's, allocated first, is on the first page.
                 let path = format!("/api/v1/vnis/{}/allocations?per_page=100", self.pool_id);

@@ -105,7 +105,7 @@ fn normalise_macs(macs: Vec<Mac>) -> Result<Vec<Mac>> {
     Ok(macs)
 }
 
-fn normalise_tags(tags: Vec<String>) -> Result<Vec<String>> {
+pub(crate) fn normalise_tags(tags: Vec<String>) -> Result<Vec<String>> {
     if tags.len() > MAX_TAGS {
         return Err(Error::invalid_field("tags", format!("at most {MAX_TAGS} tags")));
     }

@@ -6,6 +6,8 @@ pub mod api_keys;
 pub mod assets;
 pub mod audit;
 pub mod auth;
+pub mod devices;
+pub mod enroll_tokens;
 pub mod setup;
 pub mod users;
 pub mod vnis;
@@ -32,6 +34,8 @@ pub struct AppState {
     pub started: Instant,
     /// Compared against when a login names an unknown user (equal timing).
     pub dummy_password_hash: String,
+    /// The device CA (loaded, or created on the first start, by `devices::load_or_create_ca`).
+    pub device_ca: crate::pki::DeviceCa,
 }
 
 /// Page request, validated: `page` from 1, `per_page` 1..=100 (default 20).

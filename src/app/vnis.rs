@@ -421,6 +421,14 @@ impl AppState {
                 Some(serde_json::json!({"allocation_count": held})),
             ));
         }
+        let devices = Store::vni_device_count_in(&mut tx, id).await?;
+        if devices > 0 {
+            return Err(Error::conflict(
+                "VNI_IN_USE",
+                format!("VNI `{}` still holds {devices} enrolled device(s): delete them first", row.name),
+                Some(serde_json::json!({"device_count": devices})),
+            ));
+        }
         Store::vni_delete(&mut tx, id).await?;
         audit::append(
             &mut tx,

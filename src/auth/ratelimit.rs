@@ -70,6 +70,8 @@ fn ceil_secs(d: Duration) -> u64 {
 pub struct RateLimits {
     pub api: Bucket,
     pub login: Bucket,
+    /// Device enrollment and renewal, per source address (they carry no API credentials).
+    pub enroll: Bucket,
 }
 
 impl RateLimits {
@@ -77,6 +79,7 @@ impl RateLimits {
         RateLimits {
             api: Bucket::new(c.api_per_minute, c.api_burst),
             login: Bucket::new(c.login_per_minute, c.login_burst),
+            enroll: Bucket::new(c.enroll_per_minute, c.enroll_burst),
         }
     }
 }

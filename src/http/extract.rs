@@ -29,6 +29,7 @@ impl<T: DeserializeOwned> FromRequest<App> for ApiJson<T> {
         if let Some(actor) = req.extensions().get::<Actor>()
             && actor.principal.is_none()
             && !PUBLIC_BODY_ROUTES.contains(&req.uri().path())
+            && !crate::http::gate::is_device_path(req.uri().path())
         {
             actor.authenticated()?;
         }

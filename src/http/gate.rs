@@ -18,6 +18,7 @@ use crate::error::Error;
 pub const SESSION_COOKIE: &str = "ironbay_session";
 pub const REFRESH_COOKIE: &str = "ironbay_refresh";
 pub const LOGIN_PATH: &str = "/api/v1/auth/login";
+pub const ENROLL_PATH: &str = "/api/v1/devices/enroll";
 
 pub async fn gate(
     State(app): State<App>,
@@ -37,6 +38,8 @@ pub async fn gate(
     // session, falling back to the source address for anonymous callers.
     let (bucket, key) = if req.uri().path() == LOGIN_PATH {
         (&app.limits.login, format!("ip:{ip}"))
+    } else if is_device_path(req.uri().path()) {
+        (&app.limits.enroll, format!("ip:{ip}"))
     } else {
         let key = match &actor.principal {
             Some(Principal::ApiKey { key_id, .. }) => format!("key:{key_id}"),
@@ -59,6 +62,16 @@ pub async fn gate(
     };
     stamp(resp.headers_mut(), verdict);
     resp
+}
+
+/// Routes a device calls with no API credentials (its enrollment token or its key prove who it
+/// is): limited per source address, like logins.
+pub fn is_device_path(path: &str) -> bool {
+    path == ENROLL_PATH
+        || path
+            .strip_prefix("/api/v1/devices/")
+            .and_then(|rest| rest.strip_suffix("/renew"))
+            .is_some_and(|id| !id.contains('/'))
 }
 
 fn stamp(h: &mut HeaderMap, v: Verdict) {

@@ -21,7 +21,7 @@ use crate::error::Error;
 #[openapi(
     info(title = "ironbay", description = "Bare-metal provisioning appliance: REST API"),
     modifiers(&SecuritySchemes),
-    tags((name = "health"), (name = "auth"), (name = "users"), (name = "api-keys"), (name = "assets"), (name = "audit"), (name = "vnis"))
+    tags((name = "health"), (name = "auth"), (name = "users"), (name = "api-keys"), (name = "assets"), (name = "audit"), (name = "vnis"), (name = "devices"))
 )]
 struct ApiDoc;
 
@@ -72,6 +72,15 @@ pub fn api() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(vnis::get, vnis::update, vnis::delete))
         .routes(routes!(vnis::allocations, vnis::allocate))
         .routes(routes!(vnis::release))
+        .routes(routes!(devices::token_list, devices::token_create))
+        .routes(routes!(devices::token_get, devices::token_revoke))
+        .routes(routes!(devices::enroll))
+        .routes(routes!(devices::list))
+        .routes(routes!(devices::get, devices::delete))
+        .routes(routes!(devices::renew))
+        .routes(routes!(devices::history))
+        .routes(routes!(devices::ca_pem))
+        .routes(routes!(devices::ca_crl))
         .split_for_parts()
 }
 

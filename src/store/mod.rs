@@ -5,6 +5,7 @@
 pub mod api_keys;
 pub mod assets;
 pub mod audit;
+pub mod devices;
 pub mod page_cache;
 pub mod sessions;
 pub mod users;

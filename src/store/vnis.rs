@@ -76,7 +76,7 @@ impl Store {
         let (allocations, assets, devices): (i64, i64, i64) = sqlx::query_as(
             "SELECT COUNT(*), \
              COALESCE(SUM(CASE WHEN holder_type = 'asset' THEN 1 ELSE 0 END), 0), \
-             COALESCE(SUM(CASE WHEN holder_type = 'device' THEN 1 ELSE 0 END), 0) \
+             (SELECT COUNT(*) FROM devices WHERE vni_id = $1 AND revoked_at IS NULL) \
              FROM ip_allocations WHERE vni_id = $1",
         )
         .bind(id)
@@ -133,6 +133,14 @@ impl Store {
     pub async fn vni_delete(conn: &mut AnyConnection, id: &str) -> Result<bool, sqlx::Error> {
         let done = sqlx::query("DELETE FROM vnis WHERE id = $1").bind(id).execute(conn).await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Enrolled (not revoked) devices placed in the VNI by their enrollment token.
+    pub async fn vni_device_count_in(conn: &mut AnyConnection, vni_id: &str) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM devices WHERE vni_id = $1 AND revoked_at IS NULL")
+            .bind(vni_id)
+            .fetch_one(conn)
+            .await
     }
 
     pub async fn allocation_count_in(conn: &mut AnyConnection, vni_id: &str) -> Result<i64, sqlx::Error> {

@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod assets;
 pub mod audit;
 pub mod auth;
+pub mod devices;
 pub mod health;
 pub mod users;
 pub mod vnis;
