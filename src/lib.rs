@@ -8,6 +8,7 @@ pub mod error;
 pub mod http;
 pub mod ipam;
 pub mod model;
+pub mod policy;
 pub mod secret;
 pub mod server;
 pub mod store;

@@ -26,6 +26,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let app: App = Arc::new(AppState {
         limits: RateLimits::new(&config.rate_limit),
         key_cache: Default::default(),
+        policies: Default::default(),
         dummy_password_hash: password::dummy_hash().await?,
         store,
         keys,

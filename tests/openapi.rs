@@ -35,6 +35,7 @@ enum Id {
     Key,
     /// A VNI; an `{address}` beside it is one of its addresses.
     Vni,
+    Policy,
 }
 
 struct Op {
@@ -85,6 +86,13 @@ const OPS: &[Op] = &[
     op("GET", "/api/v1/vnis/{id}/allocations", Access::Scope("vnis:read"), Id::Vni, false),
     op("POST", "/api/v1/vnis/{id}/allocations", Access::Scope("vnis:write"), Id::Vni, true),
     op("DELETE", "/api/v1/vnis/{id}/allocations/{address}", Access::Scope("vnis:write"), Id::Vni, false),
+    op("GET", "/api/v1/policies", Access::Scope("policies:read"), Id::None, false),
+    op("POST", "/api/v1/policies", Access::Scope("policies:write"), Id::None, true),
+    op("POST", "/api/v1/policies/evaluate", Access::Scope("policies:read"), Id::None, true),
+    op("GET", "/api/v1/policies/{id}", Access::Scope("policies:read"), Id::Policy, false),
+    op("PATCH", "/api/v1/policies/{id}", Access::Scope("policies:write"), Id::Policy, true),
+    op("PUT", "/api/v1/policies/{id}", Access::Scope("policies:write"), Id::Policy, true),
+    op("DELETE", "/api/v1/policies/{id}", Access::Scope("policies:write"), Id::Policy, false),
 ];
 
 impl Op {
@@ -104,6 +112,7 @@ impl Op {
             Id::User => "usr_0000000000000000",
             Id::Key => "key_0000000000000000",
             Id::Vni => "vni_0000000000000000",
+            Id::Policy => "pol_0000000000000000",
         };
         self.path.replace("{id}", id).replace("{address}", "10.213.0.10")
     }
@@ -124,6 +133,9 @@ impl Op {
             ("POST", "/api/v1/vnis") => json!({"name": "doc-net", "cidr": "10.213.0.0/24", "vni": 4242}),
             ("PATCH", "/api/v1/vnis/{id}") => json!({"description": "doc"}),
             ("POST", "/api/v1/vnis/{id}/allocations") => json!({"holder_type": "other", "holder_id": "doc"}),
+            ("POST", "/api/v1/policies") => json!({"name": "doc-policy", "rego": "package doc\nallow := true\n"}),
+            ("PATCH" | "PUT", "/api/v1/policies/{id}") => json!({"description": "doc"}),
+            ("POST", "/api/v1/policies/evaluate") => json!({"input": {"action": "wipe"}}),
             _ if self.json_body => panic!("no body for {}", self.name()),
             _ => return None,
         };
@@ -291,7 +303,7 @@ async fn auth_errors_are_documented(backend: Backend) {
             Access::Session => Some(("with an API key", keyless.clone(), "SESSION_REQUIRED")),
             Access::SessionScope(_) => Some(("as a viewer", viewer.clone(), "INSUFFICIENT_SCOPE")),
             // Viewers hold these: only a key can lack them.
-            Access::Scope("assets:read" | "vnis:read") => {
+            Access::Scope("assets:read" | "vnis:read" | "policies:read") => {
                 Some(("with a key lacking the scope", keyless.clone(), "INSUFFICIENT_SCOPE"))
             }
             Access::Scope(_) => Some(("as a viewer", viewer.clone(), "INSUFFICIENT_SCOPE")),

@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod assets;
 pub mod audit;
 pub mod auth;
+pub mod policies;
 pub mod setup;
 pub mod users;
 pub mod vnis;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub started: Instant,
     /// Compared against when a login names an unknown user (equal timing).
     pub dummy_password_hash: String,
+    /// Compiled policies, keyed on the store's policy revision (see `app::policies`).
+    pub policies: crate::policy::PolicyCache,
 }
 
 /// Page request, validated: `page` from 1, `per_page` 1..=100 (default 20).

@@ -21,7 +21,7 @@ use crate::error::Error;
 #[openapi(
     info(title = "ironbay", description = "Bare-metal provisioning appliance: REST API"),
     modifiers(&SecuritySchemes),
-    tags((name = "health"), (name = "auth"), (name = "users"), (name = "api-keys"), (name = "assets"), (name = "audit"), (name = "vnis"))
+    tags((name = "health"), (name = "auth"), (name = "users"), (name = "api-keys"), (name = "assets"), (name = "audit"), (name = "vnis"), (name = "policies"))
 )]
 struct ApiDoc;
 
@@ -72,6 +72,9 @@ pub fn api() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(vnis::get, vnis::update, vnis::delete))
         .routes(routes!(vnis::allocations, vnis::allocate))
         .routes(routes!(vnis::release))
+        .routes(routes!(policies::list, policies::create))
+        .routes(routes!(policies::evaluate))
+        .routes(routes!(policies::get, policies::update, policies::replace, policies::delete))
         .split_for_parts()
 }
 

@@ -5,6 +5,7 @@
 pub mod api_keys;
 pub mod assets;
 pub mod audit;
+pub mod policies;
 pub mod sessions;
 pub mod users;
 pub mod vnis;

@@ -93,6 +93,12 @@ impl Appliance {
         Self::launch(backend, dir, db, opts).await
     }
 
+    /// A second appliance process on the same data dir and database (several appliances sharing
+    /// one store, as sites with PostgreSQL run them).
+    pub async fn sibling(&self) -> Self {
+        Self::launch(self.backend, self.data_dir.clone(), self.database_url.clone(), self.opts.clone()).await
+    }
+
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();

@@ -6,6 +6,7 @@ pub mod assets;
 pub mod audit;
 pub mod auth;
 pub mod health;
+pub mod policies;
 pub mod users;
 pub mod vnis;
 
