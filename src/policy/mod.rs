@@ -139,8 +139,17 @@ fn locate(text: &str) -> (Option<u32>, Option<u32>, String) {
         .map(|(_, m)| m.trim().to_string())
         .filter(|m| !m.is_empty())
         .unwrap_or_else(|| text.trim().to_string());
-    match pos {
-        Some((line, column)) => (Some(line), column, message),
+    if let Some((line, column)) = pos {
+        return (Some(line), column, message);
+    }
+    // regorus drops the message of an error it places past the last line: keep at least the line.
+    let past_end = text
+        .split("invalid line ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse::<u32>().ok());
+    match past_end {
+        Some(line) => (Some(line), None, "unexpected end of the source (a closing `}` or quote missing?)".into()),
         None => (None, None, message),
     }
 }
@@ -450,6 +459,30 @@ mod tests {
                 assert!(!message.is_empty());
             }
             other => panic!("expected a positioned error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn positions_are_read_from_regorus_error_text() {
+        let text = "\n--> policy.rego:12:7\n   |\n12 |   x := \n   |       ^\nerror: expecting expression";
+        assert_eq!(locate(text), (Some(12), Some(7), "expecting expression".into()));
+        assert_eq!(locate("policy.rego: invalid line 9 specified").0, Some(9));
+        assert_eq!(locate("execution exceeded time limit"), (None, None, "execution exceeded time limit".into()));
+    }
+
+    #[test]
+    fn errors_at_the_end_of_the_source_have_a_line() {
+        for src in [
+            "package p\nallow if {\n input.x == 1\n",
+            "package p\nallow if {\n input.x == 1",
+            "package p\ndeny contains \"x",
+        ] {
+            match compile(src) {
+                Err(CompileError::Invalid { line: Some(line), message, .. }) => {
+                    assert!(line >= 2 && line <= 4, "{src:?}: line {line}: {message}");
+                }
+                other => panic!("{src:?}: expected a positioned error, got {other:?}"),
+            }
         }
     }
 
