@@ -10,6 +10,7 @@ pub mod http;
 pub mod ipam;
 pub mod model;
 pub mod pki;
+pub mod policy;
 pub mod secret;
 pub mod server;
 pub mod store;

@@ -28,6 +28,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         device_ca,
         limits: RateLimits::new(&config.rate_limit),
         key_cache: Default::default(),
+        policies: Default::default(),
         dummy_password_hash: password::dummy_hash().await?,
         store,
         keys,

@@ -39,6 +39,7 @@ enum Id {
     Vni,
     EnrollToken,
     Device,
+    Policy,
 }
 
 struct Op {
@@ -101,6 +102,13 @@ const OPS: &[Op] = &[
     op("GET", "/api/v1/devices/{id}/history", Access::Scope("devices:read"), Id::Device, false),
     op("GET", "/api/v1/ca.pem", Access::Public, Id::None, false),
     op("GET", "/api/v1/ca/crl", Access::Public, Id::None, false),
+    op("GET", "/api/v1/policies", Access::Scope("policies:read"), Id::None, false),
+    op("POST", "/api/v1/policies", Access::Scope("policies:write"), Id::None, true),
+    op("POST", "/api/v1/policies/evaluate", Access::Scope("policies:read"), Id::None, true),
+    op("GET", "/api/v1/policies/{id}", Access::Scope("policies:read"), Id::Policy, false),
+    op("PATCH", "/api/v1/policies/{id}", Access::Scope("policies:write"), Id::Policy, true),
+    op("PUT", "/api/v1/policies/{id}", Access::Scope("policies:write"), Id::Policy, true),
+    op("DELETE", "/api/v1/policies/{id}", Access::Scope("policies:write"), Id::Policy, false),
 ];
 
 impl Op {
@@ -122,6 +130,7 @@ impl Op {
             Id::Vni => "vni_0000000000000000",
             Id::EnrollToken => "enr_0000000000000000",
             Id::Device => "dev_0000000000000000",
+            Id::Policy => "pol_0000000000000000",
         };
         self.path.replace("{id}", id).replace("{address}", "10.213.0.10")
     }
@@ -145,6 +154,9 @@ impl Op {
             ("POST", "/api/v1/enroll-tokens") => json!({}),
             ("POST", "/api/v1/devices/enroll") => json!({"token": "ibe_doc", "name": "doc-device", "public_key": "x"}),
             ("POST", "/api/v1/devices/{id}/renew") => json!({"timestamp": "2026-01-01T00:00:00Z", "signature": "AAAA"}),
+            ("POST", "/api/v1/policies") => json!({"name": "doc-policy", "rego": "package doc\nallow := true\n"}),
+            ("PATCH" | "PUT", "/api/v1/policies/{id}") => json!({"description": "doc"}),
+            ("POST", "/api/v1/policies/evaluate") => json!({"input": {"action": "wipe"}}),
             _ if self.json_body => panic!("no body for {}", self.name()),
             _ => return None,
         };
@@ -319,7 +331,7 @@ async fn auth_errors_are_documented(backend: Backend) {
             Access::Session => Some(("with an API key", keyless.clone(), "SESSION_REQUIRED")),
             Access::SessionScope(_) => Some(("as a viewer", viewer.clone(), "INSUFFICIENT_SCOPE")),
             // Viewers hold these: only a key can lack them.
-            Access::Scope("assets:read" | "vnis:read" | "devices:read") => {
+            Access::Scope("assets:read" | "vnis:read" | "devices:read" | "policies:read") => {
                 Some(("with a key lacking the scope", keyless.clone(), "INSUFFICIENT_SCOPE"))
             }
             Access::Scope(_) => Some(("as a viewer", viewer.clone(), "INSUFFICIENT_SCOPE")),

@@ -90,6 +90,8 @@ enum Target {
     EnrollToken,
     /// An enrolled device (DELETE revokes it).
     Device,
+    /// A policy that allows everything (so it never interferes with other rows).
+    Policy,
 }
 
 /// One protected route and what each kind of caller must get from it.
@@ -162,6 +164,11 @@ fn vni_body(n: u32) -> Value {
     json!({"name": format!("matrix-net-{n}"), "cidr": format!("10.{}.{}.0/24", n >> 8, n & 0xff), "vni": 100_000 + n})
 }
 
+/// A policy of its own for call number `n`, allowing everything.
+fn policy_body(n: u32) -> Value {
+    json!({"name": format!("matrix-policy-{n}"), "rego": format!("package matrix.p{n}\nallow := true\n")})
+}
+
 /// The table: every route under /api/v1 except the public ones. Order matters for two rows only:
 /// mfa/setup runs before mfa/enable, so a bad code there is 422 (not 409 MFA_NOT_SET_UP).
 fn routes() -> Vec<Route> {
@@ -220,6 +227,18 @@ fn routes() -> Vec<Route> {
         Route::new(M::GET, "/api/v1/devices/{id}", Some("devices:read"), false, 200).target(Target::Device),
         Route::new(M::DELETE, "/api/v1/devices/{id}", Some("devices:write"), false, 204).target(Target::Device),
         Route::new(M::GET, "/api/v1/devices/{id}/history", Some("devices:read"), false, 200).target(Target::Device),
+        Route::new(M::GET, "/api/v1/policies", Some("policies:read"), false, 200),
+        Route::new(M::POST, "/api/v1/policies", Some("policies:write"), false, 201).body(|n| Some(policy_body(n))),
+        Route::new(M::POST, "/api/v1/policies/evaluate", Some("policies:read"), false, 200)
+            .body(|_| Some(json!({"input": {"action": "wipe", "asset": {"tags": ["production"]}}}))),
+        Route::new(M::GET, "/api/v1/policies/{id}", Some("policies:read"), false, 200).target(Target::Policy),
+        Route::new(M::PATCH, "/api/v1/policies/{id}", Some("policies:write"), false, 200)
+            .target(Target::Policy)
+            .body(|_| Some(json!({"description": "x"}))),
+        Route::new(M::PUT, "/api/v1/policies/{id}", Some("policies:write"), false, 200)
+            .target(Target::Policy)
+            .body(|_| Some(json!({"priority": 7}))),
+        Route::new(M::DELETE, "/api/v1/policies/{id}", Some("policies:write"), false, 204).target(Target::Policy),
     ]
 }
 
@@ -334,6 +353,8 @@ struct Matrix {
     enroll_value: String,
     /// A device nobody deletes.
     device_id: String,
+    /// A policy that allows everything.
+    policy_id: String,
     /// One long-lived key per owner (by username), for the rows that only read it.
     own_keys: HashMap<String, String>,
     /// API keys by label, created by the admin (who may grant every scope).
@@ -369,6 +390,7 @@ impl Matrix {
         let token_id = Self::new_token(&admin, json!({})).await.0;
         let enroll_value = Self::new_token(&admin, json!({"max_uses": 1_000_000})).await.1;
         let device_id = Self::new_device(&app, &enroll_value, 0).await;
+        let policy_id = Self::new_policy(&admin, 0).await;
         Matrix {
             token_id,
             enroll_value,
@@ -381,6 +403,7 @@ impl Matrix {
             vni_id,
             pool_id,
             address,
+            policy_id,
             own_keys: HashMap::new(),
             keys: HashMap::new(),
             n: 0,
@@ -431,6 +454,12 @@ impl Matrix {
         r.json["id"].as_str().expect("device id").to_string()
     }
 
+    async fn new_policy(admin: &Client, n: u32) -> String {
+        let r = admin.post("/api/v1/policies", policy_body(1_000_000 + n)).await;
+        assert_eq!(r.status, 201, "fixture policy: {}", r.text);
+        r.json["id"].as_str().expect("policy id").to_string()
+    }
+
     /// Allocates the next free address of `vni_id` and returns it.
     async fn new_allocation(admin: &Client, vni_id: &str, n: u32) -> String {
         let r = admin
@@ -459,6 +488,8 @@ impl Matrix {
             Target::None => Vec::new(),
             Target::Vni if fresh => one(Self::new_vni(&self.admin, vni_body(n)).await),
             Target::Vni => one(self.vni_id.clone()),
+            Target::Policy if fresh => one(Self::new_policy(&self.admin, n).await),
+            Target::Policy => one(self.policy_id.clone()),
             Target::Allocation => {
                 let address = if fresh {
                     Self::new_allocation(&self.admin, &self.pool_id, n).await
@@ -524,6 +555,7 @@ impl Matrix {
             Target::Vni => format!("/api/v1/vnis/{}", self.vni_id),
             Target::EnrollToken => format!("/api/v1/enroll-tokens/{}", self.token_id),
             Target::Device => format!("/api/v1/devices/{}", self.device_id),
+            Target::Policy => format!("/api/v1/policies/{}", self.policy_id),
             Target::Allocation => {
                 // Ordered by address: the fixture's, allocated first, is on the first page.
                 let path = format!("/api/v1/vnis/{}/allocations?per_page=100", self.pool_id);

@@ -9,6 +9,7 @@ use crate::audit::{self, Event};
 use crate::auth::Actor;
 use crate::error::{Error, Result};
 use crate::model::{AssetState, BmcDriver, IdKind, Mac, Scope, ids, new_id, now_rfc3339};
+use crate::policy::{Action, AssetSubject, GuardSubject};
 use crate::secret::Secret;
 use crate::store::Store;
 use crate::store::assets::{AssetConflict, AssetQuery, AssetRow, BmcRow};
@@ -294,8 +295,16 @@ impl AppState {
         if !ids::looks_like(IdKind::Asset, id) {
             return Err(asset_not_found(id));
         }
+        // Policies decide on the asset as it is now; the generation check below makes sure it is
+        // still that asset when it goes (the guard runs outside the write transaction because a
+        // denial is audited in a transaction of its own).
+        let seen = self.store.asset_get(id).await?.ok_or_else(|| asset_not_found(id))?;
+        self.guard(actor, Action::Delete, GuardSubject::Asset(policy_subject(&seen))).await?;
         let mut tx = self.store.begin().await?;
         let row = Store::asset_get_in(&mut tx, id).await?.ok_or_else(|| asset_not_found(id))?;
+        if row.generation != seen.generation {
+            return Err(Error::conflict("ASSET_CHANGED", "the asset changed while this delete ran: retry", None));
+        }
         if matches!(row.state, AssetState::Provisioning | AssetState::Wiping) {
             return Err(Error::conflict(
                 "ASSET_BUSY",
@@ -312,6 +321,17 @@ impl AppState {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// The asset as policies see it (`input.asset`).
+pub fn policy_subject(row: &AssetRow) -> AssetSubject {
+    AssetSubject {
+        id: row.id.clone(),
+        name: row.hostname.clone(),
+        tags: row.tags.clone(),
+        state: row.state.as_str().to_string(),
+        vni_id: None,
     }
 }
 

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod devices;
 pub mod enroll_tokens;
+pub mod policies;
 pub mod setup;
 pub mod users;
 pub mod vnis;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub dummy_password_hash: String,
     /// The device CA (loaded, or created on the first start, by `devices::load_or_create_ca`).
     pub device_ca: crate::pki::DeviceCa,
+    /// Compiled policies, keyed on the store's policy revision (see `app::policies`).
+    pub policies: crate::policy::PolicyCache,
 }
 
 /// Page request, validated: `page` from 1, `per_page` 1..=100 (default 20).

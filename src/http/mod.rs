@@ -21,7 +21,7 @@ use crate::error::Error;
 #[openapi(
     info(title = "ironbay", description = "Bare-metal provisioning appliance: REST API"),
     modifiers(&SecuritySchemes),
-    tags((name = "health"), (name = "auth"), (name = "users"), (name = "api-keys"), (name = "assets"), (name = "audit"), (name = "vnis"), (name = "devices"))
+    tags((name = "health"), (name = "auth"), (name = "users"), (name = "api-keys"), (name = "assets"), (name = "audit"), (name = "vnis"), (name = "devices"), (name = "policies"))
 )]
 struct ApiDoc;
 
@@ -81,6 +81,9 @@ pub fn api() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(devices::history))
         .routes(routes!(devices::ca_pem))
         .routes(routes!(devices::ca_crl))
+        .routes(routes!(policies::list, policies::create))
+        .routes(routes!(policies::evaluate))
+        .routes(routes!(policies::get, policies::update, policies::replace, policies::delete))
         .split_for_parts()
 }
 

@@ -7,6 +7,7 @@ pub mod assets;
 pub mod audit;
 pub mod devices;
 pub mod page_cache;
+pub mod policies;
 pub mod sessions;
 pub mod users;
 pub mod vnis;

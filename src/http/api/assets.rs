@@ -80,7 +80,8 @@ pub async fn update(
 }
 
 #[utoipa::path(delete, path = "/api/v1/assets/{id}", tag = "assets", params(("id" = String, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 403, description = "Missing permission (`INSUFFICIENT_SCOPE`), or a policy denies the `delete` action (`POLICY_DENIED`, details: `policy`, `policy_id`, `reasons`)", body = ErrorBody)),
     security(("bearer" = []), ("api_key" = []), ("session_cookie" = [])))]
 pub async fn delete(
     State(app): State<App>,

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod devices;
 pub mod health;
+pub mod policies;
 pub mod users;
 pub mod vnis;
 
