@@ -3,6 +3,7 @@
 //!   1. by `policy::evaluate` alone (the compiled engine, cloned per decision), and
 //!   2. through `AppState::guard` on a real SQLite store (adds the revision check, one row read;
 //!      the deny path also appends its audit entry),
+//!
 //! printing p50/p99 per decision. Run: `cargo run --release --example policy_bench [decisions]`.
 //! The HTTP evaluate route is measured by `bench/policies.sh`.
 

@@ -453,7 +453,9 @@ deny contains "shape" if {
     assert_eq!(r.status, 200, "{}", r.text);
     let r = operator.delete(&format!("/api/v1/assets/{prod_id}")).await;
     assert_eq!(r.status, 204, "{}", r.text);
-    assert_eq!(audit_entries(&admin).await > 0, true);
+    let trail = audit_of(&admin, &prod_id).await;
+    assert_eq!(trail[0]["action"], "asset.delete", "{trail:?}");
+    assert_eq!(trail[0]["outcome"], "success", "{trail:?}");
 }
 
 /// Policies are guard rails: operators and viewers read and evaluate them, only admins change

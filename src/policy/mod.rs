@@ -479,7 +479,7 @@ mod tests {
         ] {
             match compile(src) {
                 Err(CompileError::Invalid { line: Some(line), message, .. }) => {
-                    assert!(line >= 2 && line <= 4, "{src:?}: line {line}: {message}");
+                    assert!((2..=4).contains(&line), "{src:?}: line {line}: {message}");
                 }
                 other => panic!("{src:?}: expected a positioned error, got {other:?}"),
             }
