@@ -11,3 +11,4 @@ pub mod model;
 pub mod secret;
 pub mod server;
 pub mod store;
+pub mod webhooks;

@@ -35,6 +35,8 @@ enum Id {
     Key,
     /// A VNI; an `{address}` beside it is one of its addresses.
     Vni,
+    Psk,
+    Webhook,
 }
 
 struct Op {
@@ -85,6 +87,19 @@ const OPS: &[Op] = &[
     op("GET", "/api/v1/vnis/{id}/allocations", Access::Scope("vnis:read"), Id::Vni, false),
     op("POST", "/api/v1/vnis/{id}/allocations", Access::Scope("vnis:write"), Id::Vni, true),
     op("DELETE", "/api/v1/vnis/{id}/allocations/{address}", Access::Scope("vnis:write"), Id::Vni, false),
+    op("GET", "/api/v1/psks", Access::Scope("psks:read"), Id::None, false),
+    op("POST", "/api/v1/psks", Access::Scope("psks:write"), Id::None, true),
+    op("GET", "/api/v1/psks/{id}", Access::Scope("psks:read"), Id::Psk, false),
+    op("PUT", "/api/v1/psks/{id}", Access::Scope("psks:write"), Id::Psk, true),
+    op("DELETE", "/api/v1/psks/{id}", Access::Scope("psks:delete"), Id::Psk, false),
+    op("POST", "/api/v1/psks/{id}/rotate", Access::Scope("psks:write"), Id::Psk, true),
+    op("GET", "/api/v1/webhooks", Access::Scope("webhooks:read"), Id::None, false),
+    op("POST", "/api/v1/webhooks", Access::Scope("webhooks:write"), Id::None, true),
+    op("GET", "/api/v1/webhooks/{id}", Access::Scope("webhooks:read"), Id::Webhook, false),
+    op("PATCH", "/api/v1/webhooks/{id}", Access::Scope("webhooks:write"), Id::Webhook, true),
+    op("DELETE", "/api/v1/webhooks/{id}", Access::Scope("webhooks:write"), Id::Webhook, false),
+    op("GET", "/api/v1/webhooks/{id}/deliveries", Access::Scope("webhooks:read"), Id::Webhook, false),
+    op("POST", "/api/v1/webhooks/{id}/test", Access::Scope("webhooks:write"), Id::Webhook, false),
 ];
 
 impl Op {
@@ -104,6 +119,8 @@ impl Op {
             Id::User => "usr_0000000000000000",
             Id::Key => "key_0000000000000000",
             Id::Vni => "vni_0000000000000000",
+            Id::Psk => "psk_0000000000000000",
+            Id::Webhook => "whk_0000000000000000",
         };
         self.path.replace("{id}", id).replace("{address}", "10.213.0.10")
     }
@@ -124,6 +141,11 @@ impl Op {
             ("POST", "/api/v1/vnis") => json!({"name": "doc-net", "cidr": "10.213.0.0/24", "vni": 4242}),
             ("PATCH", "/api/v1/vnis/{id}") => json!({"description": "doc"}),
             ("POST", "/api/v1/vnis/{id}/allocations") => json!({"holder_type": "other", "holder_id": "doc"}),
+            ("POST", "/api/v1/psks") => json!({"description": "doc"}),
+            ("PUT", "/api/v1/psks/{id}") => json!({"description": "doc"}),
+            ("POST", "/api/v1/psks/{id}/rotate") => json!({}),
+            ("POST", "/api/v1/webhooks") => json!({"url": "http://127.0.0.1:9/doc", "events": ["cluster.*"]}),
+            ("PATCH", "/api/v1/webhooks/{id}") => json!({"description": "doc"}),
             _ if self.json_body => panic!("no body for {}", self.name()),
             _ => return None,
         };

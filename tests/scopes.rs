@@ -81,6 +81,10 @@ enum Target {
     Vni,
     /// The VNI that holds allocations; `{address}` is one of them.
     Allocation,
+    /// A PSK (rotations keep it active).
+    Psk,
+    /// A webhook that never gets disabled during the matrix.
+    Webhook,
 }
 
 /// One protected route and what each kind of caller must get from it.
@@ -153,6 +157,11 @@ fn vni_body(n: u32) -> Value {
     json!({"name": format!("matrix-net-{n}"), "cidr": format!("10.{}.{}.0/24", n >> 8, n & 0xff), "vni": 100_000 + n})
 }
 
+/// A webhook to a closed loopback port, subscribed to events the matrix never produces.
+fn webhook_body() -> Value {
+    json!({"url": "http://127.0.0.1:9/matrix", "events": ["cluster.*"]})
+}
+
 /// The table: every route under /api/v1 except the public ones. Order matters for two rows only:
 /// mfa/setup runs before mfa/enable, so a bad code there is 422 (not 409 MFA_NOT_SET_UP).
 fn routes() -> Vec<Route> {
@@ -202,6 +211,26 @@ fn routes() -> Vec<Route> {
             .body(|n| Some(json!({"holder_type": "other", "holder_id": format!("matrix-holder-{n}")}))),
         Route::new(M::DELETE, "/api/v1/vnis/{id}/allocations/{address}", Some("vnis:write"), false, 204)
             .target(Target::Allocation),
+        Route::new(M::GET, "/api/v1/psks", Some("psks:read"), false, 200),
+        Route::new(M::POST, "/api/v1/psks", Some("psks:write"), false, 201).body(|_| Some(json!({}))),
+        Route::new(M::GET, "/api/v1/psks/{id}", Some("psks:read"), false, 200).target(Target::Psk),
+        Route::new(M::PUT, "/api/v1/psks/{id}", Some("psks:write"), false, 200)
+            .target(Target::Psk)
+            .body(|_| Some(json!({"description": "x"}))),
+        Route::new(M::DELETE, "/api/v1/psks/{id}", Some("psks:delete"), false, 200).target(Target::Psk),
+        Route::new(M::POST, "/api/v1/psks/{id}/rotate", Some("psks:write"), false, 200)
+            .target(Target::Psk)
+            .body(|_| Some(json!({}))),
+        Route::new(M::GET, "/api/v1/webhooks", Some("webhooks:read"), false, 200),
+        Route::new(M::POST, "/api/v1/webhooks", Some("webhooks:write"), false, 201).body(|_| Some(webhook_body())),
+        Route::new(M::GET, "/api/v1/webhooks/{id}", Some("webhooks:read"), false, 200).target(Target::Webhook),
+        Route::new(M::PATCH, "/api/v1/webhooks/{id}", Some("webhooks:write"), false, 200)
+            .target(Target::Webhook)
+            .body(|_| Some(json!({"description": "x"}))),
+        Route::new(M::DELETE, "/api/v1/webhooks/{id}", Some("webhooks:write"), false, 204).target(Target::Webhook),
+        Route::new(M::GET, "/api/v1/webhooks/{id}/deliveries", Some("webhooks:read"), false, 200)
+            .target(Target::Webhook),
+        Route::new(M::POST, "/api/v1/webhooks/{id}/test", Some("webhooks:write"), false, 202).target(Target::Webhook),
     ]
 }
 
@@ -212,6 +241,8 @@ fn options() -> Options {
         // The matrix logs in afresh for every logout it makes.
         .env("IRONBAY_RATE_LIMIT__LOGIN_PER_MINUTE", "100000")
         .env("IRONBAY_RATE_LIMIT__LOGIN_BURST", "100000")
+        // Test pings fail (nobody listens): the fixture webhook must stay enabled throughout.
+        .env("IRONBAY_WEBHOOKS__DISABLE_AFTER", "1000")
 }
 
 /// Checks the uniform error body `{"error": non-empty string, "code": string, "details": object}`
@@ -309,6 +340,8 @@ struct Matrix {
     /// A VNI with one long-lived allocation at `address` (permitted calls add and release others).
     pool_id: String,
     address: String,
+    psk_id: String,
+    webhook_id: String,
     /// One long-lived key per owner (by username), for the rows that only read it.
     own_keys: HashMap<String, String>,
     /// API keys by label, created by the admin (who may grant every scope).
@@ -341,6 +374,8 @@ impl Matrix {
         let vni_id = Self::new_vni(&admin, json!({"name": "matrix-fixture", "cidr": "192.168.0.0/24", "vni": 1})).await;
         let pool_id = Self::new_vni(&admin, json!({"name": "matrix-pool", "cidr": "192.168.1.0/24", "vni": 2})).await;
         let address = Self::new_allocation(&admin, &pool_id, 0).await;
+        let psk_id = Self::new_psk(&admin).await;
+        let webhook_id = Self::new_webhook(&admin).await;
         Matrix {
             app,
             admin,
@@ -350,6 +385,8 @@ impl Matrix {
             vni_id,
             pool_id,
             address,
+            psk_id,
+            webhook_id,
             own_keys: HashMap::new(),
             keys: HashMap::new(),
             n: 0,
@@ -384,6 +421,18 @@ impl Matrix {
         r.json["id"].as_str().expect("vni id").to_string()
     }
 
+    async fn new_psk(admin: &Client) -> String {
+        let r = admin.post("/api/v1/psks", json!({})).await;
+        assert_eq!(r.status, 201, "fixture PSK: {}", r.text);
+        r.json["id"].as_str().expect("psk id").to_string()
+    }
+
+    async fn new_webhook(admin: &Client) -> String {
+        let r = admin.post("/api/v1/webhooks", webhook_body()).await;
+        assert_eq!(r.status, 201, "fixture webhook: {}", r.text);
+        r.json["id"].as_str().expect("webhook id").to_string()
+    }
+
     /// Allocates the next free address of `vni_id` and returns it.
     async fn new_allocation(admin: &Client, vni_id: &str, n: u32) -> String {
         let r = admin
@@ -412,6 +461,10 @@ impl Matrix {
             Target::None => Vec::new(),
             Target::Vni if fresh => one(Self::new_vni(&self.admin, vni_body(n)).await),
             Target::Vni => one(self.vni_id.clone()),
+            Target::Psk if fresh => one(Self::new_psk(&self.admin).await),
+            Target::Psk => one(self.psk_id.clone()),
+            Target::Webhook if fresh => one(Self::new_webhook(&self.admin).await),
+            Target::Webhook => one(self.webhook_id.clone()),
             Target::Allocation => {
                 let address = if fresh {
                     Self::new_allocation(&self.admin, &self.pool_id, n).await
@@ -471,6 +524,8 @@ impl Matrix {
                 format!("/api/v1/api-keys/{id}")
             }
             Target::Vni => format!("/api/v1/vnis/{}", self.vni_id),
+            Target::Psk => format!("/api/v1/psks/{}", self.psk_id),
+            Target::Webhook => format!("/api/v1/webhooks/{}", self.webhook_id),
             Target::Allocation => {
                 // Ordered by address: the fixture's, allocated first, is on the first page.
                 let path = format!("/api/v1/vnis/{}/allocations?per_page=100", self.pool_id);

@@ -6,9 +6,11 @@ pub mod api_keys;
 pub mod assets;
 pub mod audit;
 pub mod auth;
+pub mod psks;
 pub mod setup;
 pub mod users;
 pub mod vnis;
+pub mod webhooks;
 
 use std::sync::Arc;
 

@@ -4,10 +4,12 @@
 
 pub mod api_keys;
 pub mod assets;
+pub mod psks;
 pub mod audit;
 pub mod sessions;
 pub mod users;
 pub mod vnis;
+pub mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -6,8 +6,10 @@ pub mod assets;
 pub mod audit;
 pub mod auth;
 pub mod health;
+pub mod psks;
 pub mod users;
 pub mod vnis;
+pub mod webhooks;
 
 use axum::Json;
 use serde::Serialize;
