@@ -222,7 +222,7 @@ fn check_description(d: &str) -> Result<()> {
 pub fn parse_expires(s: &str) -> Result<DateTime<Utc>> {
     let s = s.trim();
     let bad = || {
-        Error::invalid_field("expires", format!("`{s}` is not an ISO 8601 time (e.g. 2026-12-31T23:59:59Z)"))
+        Error::invalid_field("expires", format!("expires: `{s}` is not an ISO 8601 time (e.g. 2026-12-31T23:59:59Z)"))
     };
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
