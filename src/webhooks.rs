@@ -258,7 +258,8 @@ async fn run_once(app: &App, client: &reqwest::Client, owner: &str) -> Result<()
     }
     // The lease outlives the request timeout twice over, so a live worker never loses it
     // mid-attempt; a dead one's deliveries are retried soon after.
-    let lease = chrono::Duration::from_std(cfg.timeout * 2 + Duration::from_secs(1)).unwrap_or(chrono::Duration::minutes(1));
+    let lease =
+        chrono::Duration::from_std(cfg.timeout * 2 + Duration::from_secs(1)).unwrap_or(chrono::Duration::minutes(1));
     let claimed = app.store.delivery_claim(owner, &now, &to_rfc3339(now_t + lease), BATCH).await?;
     let mut set = tokio::task::JoinSet::new();
     for d in claimed {

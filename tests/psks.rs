@@ -147,8 +147,8 @@ async fn crud_values_and_audit(backend: Backend) {
     };
     let r = put(json!({"enabled": false})).await;
     assert_eq!((r.json["enabled"].clone(), r.json["status"].clone()), (json!(false), json!("disabled")), "{}", r.text);
-    let r = put(json!({"enabled": true, "psk_value": "NewPassphrase-99", "psk_id": "guest-jane", "expires": null}))
-        .await;
+    let r =
+        put(json!({"enabled": true, "psk_value": "NewPassphrase-99", "psk_id": "guest-jane", "expires": null})).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!((r.json["status"].clone(), r.json["expires"].clone()), (json!("active"), Value::Null), "{}", r.text);
     let r = admin.get("/api/v1/psks/guest-jane").await;
@@ -207,7 +207,13 @@ async fn bad_input_is_refused_by_field(backend: Backend) {
         ("value with a control character", json!({"psk_value": "abc\ndefgh"}), 422, "INVALID_FIELD", "psk_value"),
         ("expiry in the past", json!({"expires": "2001-01-01T00:00:00Z"}), 422, "INVALID_FIELD", "expires"),
         ("expiry unreadable", json!({"expires": "next tuesday"}), 422, "INVALID_FIELD", "expires"),
-        ("both expiry forms", json!({"expires": "2099-01-01T00:00:00", "expires_in_hours": 2}), 422, "INVALID_FIELD", "expires_in_hours"),
+        (
+            "both expiry forms",
+            json!({"expires": "2099-01-01T00:00:00", "expires_in_hours": 2}),
+            422,
+            "INVALID_FIELD",
+            "expires_in_hours",
+        ),
         ("zero hours", json!({"expires_in_hours": 0}), 422, "INVALID_FIELD", "expires_in_hours"),
         ("bad psk_id", json!({"psk_id": "has space"}), 422, "INVALID_FIELD", "psk_id"),
         ("psk_id shaped like an id", json!({"psk_id": "psk_0123456789abcdef"}), 422, "INVALID_FIELD", "psk_id"),
@@ -266,7 +272,8 @@ async fn rotation_and_expiry(backend: Backend) {
     assert_eq!(g.json["previous_valid_until"], r.json["previous_valid_until"]);
 
     // A given value and a per-request grace of 0: the previous value is no longer valid at all.
-    let r = admin.post(&format!("/api/v1/psks/{id}/rotate"), json!({"psk_value": "third-value-3", "grace_hours": 0})).await;
+    let r =
+        admin.post(&format!("/api/v1/psks/{id}/rotate"), json!({"psk_value": "third-value-3", "grace_hours": 0})).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json["psk_value"], "third-value-3");
     let g = admin.get(&format!("/api/v1/psks/rotating")).await;
@@ -338,4 +345,9 @@ async fn scopes_guard_values_and_deletion(backend: Backend) {
     assert_eq!(r.status, 200, "admins hold psks:delete: {}", r.text);
 }
 
-both_backends!(crud_values_and_audit, bad_input_is_refused_by_field, rotation_and_expiry, scopes_guard_values_and_deletion);
+both_backends!(
+    crud_values_and_audit,
+    bad_input_is_refused_by_field,
+    rotation_and_expiry,
+    scopes_guard_values_and_deletion
+);

@@ -193,7 +193,10 @@ async fn webhook_crud_and_validation(backend: Backend) {
     .await;
     assert_eq!(w2["secret"], "a-given-secret-of-24ch");
     let r = admin
-        .patch(&format!("/api/v1/webhooks/{id}"), json!({"events": ["device.enrolled", "audit.chain_broken"], "enabled": false}))
+        .patch(
+            &format!("/api/v1/webhooks/{id}"),
+            json!({"events": ["device.enrolled", "audit.chain_broken"], "enabled": false}),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json["events"], json!(["device.enrolled", "audit.chain_broken"]));
@@ -212,9 +215,19 @@ async fn webhook_crud_and_validation(backend: Backend) {
         ("credentials in URL", json!({"url": "https://u:p@example.com/", "events": ["*"]}), "INVALID_FIELD", "url"),
         ("no events", json!({"url": "http://127.0.0.1/x", "events": []}), "INVALID_FIELD", "events"),
         ("unknown resource", json!({"url": "http://127.0.0.1/x", "events": ["assets.*"]}), "INVALID_FIELD", "events"),
-        ("short secret", json!({"url": "http://127.0.0.1/x", "events": ["*"], "secret": "short"}), "INVALID_FIELD", "secret"),
+        (
+            "short secret",
+            json!({"url": "http://127.0.0.1/x", "events": ["*"], "secret": "short"}),
+            "INVALID_FIELD",
+            "secret",
+        ),
         ("missing url", json!({"events": ["*"]}), "MISSING_FIELD", "url"),
-        ("unknown field", json!({"url": "http://127.0.0.1/x", "events": ["*"], "topics": []}), "UNKNOWN_FIELD", "topics"),
+        (
+            "unknown field",
+            json!({"url": "http://127.0.0.1/x", "events": ["*"], "topics": []}),
+            "UNKNOWN_FIELD",
+            "topics",
+        ),
     ];
     for (label, body, code, field) in cases {
         let r = admin.post("/api/v1/webhooks", body).await;
@@ -234,7 +247,10 @@ async fn webhook_crud_and_validation(backend: Backend) {
 
     let r = admin.delete(&format!("/api/v1/webhooks/{id}")).await;
     assert_eq!(r.status, 204, "{}", r.text);
-    for r in [admin.get(&format!("/api/v1/webhooks/{id}")).await, admin.get(&format!("/api/v1/webhooks/{id}/deliveries")).await] {
+    for r in [
+        admin.get(&format!("/api/v1/webhooks/{id}")).await,
+        admin.get(&format!("/api/v1/webhooks/{id}/deliveries")).await,
+    ] {
         assert_eq!((r.status, r.error_code()), (404, "WEBHOOK_NOT_FOUND".to_string()), "{}", r.text);
     }
     let actions: Vec<String> = admin.get(&format!("/api/v1/audit?target_id={id}")).await.json["data"]
@@ -330,7 +346,8 @@ async fn retries_back_off_then_disable(backend: Backend) {
     let hook = create_hook(&admin, json!({"url": rx.url, "events": ["asset.created"]})).await;
     let hook_id = hook["id"].as_str().expect("id").to_string();
     for n in 1..=2 {
-        let r = admin.post("/api/v1/assets", asset_body(&format!("failing-{n}"), &format!("52:54:00:78:00:0{n}"))).await;
+        let r =
+            admin.post("/api/v1/assets", asset_body(&format!("failing-{n}"), &format!("52:54:00:78:00:0{n}"))).await;
         assert_eq!(r.status, 201, "{}", r.text);
     }
     // 2 events × 3 attempts, then the webhook is disabled.
@@ -382,7 +399,11 @@ async fn retries_back_off_then_disable(backend: Backend) {
 
 async fn delivery_survives_a_restart_mid_retry(backend: Backend) {
     // A 3 s first backoff: the failed delivery is surely still waiting when the appliance dies.
-    let mut app = Appliance::start_with(backend, options(&[("IRONBAY_WEBHOOKS__RETRY_BASE_MS", "3000"), ("IRONBAY_WEBHOOKS__TIMEOUT_MS", "2000")])).await;
+    let mut app = Appliance::start_with(
+        backend,
+        options(&[("IRONBAY_WEBHOOKS__RETRY_BASE_MS", "3000"), ("IRONBAY_WEBHOOKS__TIMEOUT_MS", "2000")]),
+    )
+    .await;
     let admin = app.admin().await;
     let rx = Receiver::start(500).await;
     let secret = "restart-test-secret-123";
@@ -403,7 +424,8 @@ async fn delivery_survives_a_restart_mid_retry(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // A second event committed just before the kill: in the outbox, maybe not yet attempted.
-    let r = admin.patch(&format!("/api/v1/assets/{}", r.json["id"].as_str().expect("id")), json!({"tags": ["b"]})).await;
+    let r =
+        admin.patch(&format!("/api/v1/assets/{}", r.json["id"].as_str().expect("id")), json!({"tags": ["b"]})).await;
     assert_eq!(r.status, 200, "{}", r.text);
 
     app.kill();

@@ -405,7 +405,11 @@ impl AppState {
             )
             .await?;
             tx.commit().await?;
-            return Ok(PskWithValue { psk: self.psk_view(&row, &now), psk_value: value.expose().clone(), previous_psk_value: None });
+            return Ok(PskWithValue {
+                psk: self.psk_view(&row, &now),
+                psk_value: value.expose().clone(),
+                previous_psk_value: None,
+            });
         }
         Err(Error::internal("no free generated psk_id"))
     }
@@ -464,7 +468,10 @@ impl AppState {
         let expires = match (&req.expires, req.expires_in_hours) {
             (Some(None), None) => Some(None),
             (Some(None), Some(_)) => {
-                return Err(Error::invalid_field("expires_in_hours", "give either expires or expires_in_hours, not both"));
+                return Err(Error::invalid_field(
+                    "expires_in_hours",
+                    "give either expires or expires_in_hours, not both",
+                ));
             }
             (e, h) => resolve_expiry(e.as_ref().and_then(|e| e.as_deref()), h)?.map(Some),
         };
@@ -512,7 +519,9 @@ impl AppState {
                     Some(serde_json::json!({"field": "psk_id", "psk_id": row.psk_id})),
                 ));
             }
-            Ok(false) => return Err(Error::conflict("PSK_CHANGED", "the PSK changed while this update ran: retry", None)),
+            Ok(false) => {
+                return Err(Error::conflict("PSK_CHANGED", "the PSK changed while this update ran: retry", None));
+            }
             other => {
                 other?;
             }
@@ -596,7 +605,11 @@ impl AppState {
         row.generation += 1;
         row.updated_at = now.clone();
         // The caller holds the previous value already: answer only the new one.
-        let mut out = PskWithValue { psk: self.psk_view(&row, &now), psk_value: value.expose().clone(), previous_psk_value: None };
+        let mut out = PskWithValue {
+            psk: self.psk_view(&row, &now),
+            psk_value: value.expose().clone(),
+            previous_psk_value: None,
+        };
         // Grace 0 ends now: report when it ended rather than null, so the answer always says.
         out.psk.previous_valid_until = Some(until);
         Ok(out)

@@ -4,8 +4,8 @@
 
 pub mod api_keys;
 pub mod assets;
-pub mod psks;
 pub mod audit;
+pub mod psks;
 pub mod sessions;
 pub mod users;
 pub mod vnis;
