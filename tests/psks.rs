@@ -157,7 +157,18 @@ async fn crud_values_and_audit(backend: Backend) {
     assert_eq!(r.json["expires"], "2099-12-31T23:59:59.000000Z", "{}", r.text);
     assert!(audit_actions(&admin, &a_id).await.contains(&"psk.update".to_string()));
 
-    // Values are sealed at rest: no database file holds one.
+    // Values are sealed at rest: no stored column holds one, on either engine...
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&app.database_url).await.expect("connect to the appliance's database");
+    let sealed: Vec<Vec<u8>> = sqlx::query_scalar("SELECT value_sealed FROM psks").fetch_all(&pool).await.unwrap();
+    assert_eq!(sealed.len(), 3);
+    for s in &sealed {
+        for v in ["NewPassphrase-99", &b_value, "SecureGuest123"] {
+            assert!(!s.windows(v.len()).any(|w| w == v.as_bytes()), "{v} stored in plain text");
+        }
+    }
+    pool.close().await;
+    // ...and no SQLite file does (WAL included).
     if backend == Backend::Sqlite {
         for entry in std::fs::read_dir(app.data_dir.path()).expect("data dir").flatten() {
             let bytes = std::fs::read(entry.path()).unwrap_or_default();
@@ -276,7 +287,7 @@ async fn rotation_and_expiry(backend: Backend) {
         admin.post(&format!("/api/v1/psks/{id}/rotate"), json!({"psk_value": "third-value-3", "grace_hours": 0})).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json["psk_value"], "third-value-3");
-    let g = admin.get(&format!("/api/v1/psks/rotating")).await;
+    let g = admin.get("/api/v1/psks/rotating").await;
     assert_eq!(g.json["psk_value"], "third-value-3");
     assert!(g.json.get("previous_psk_value").is_none() && g.json["previous_valid_until"].is_null(), "{}", g.text);
     let r = admin.post(&format!("/api/v1/psks/{id}/rotate"), json!({"grace_hours": 48})).await;
@@ -339,7 +350,7 @@ async fn scopes_guard_values_and_deletion(backend: Backend) {
     assert_eq!(r.json["psk_value"], "operator-made-1", "{}", r.text);
     let r = key.post("/api/v1/psks", json!({})).await;
     assert_eq!(r.json["details"]["missing_scope"], "psks:write", "{}", r.text);
-    let r = admin.get(&format!("/api/v1/audit?action=psk.read_value&actor=test%20key")).await;
+    let r = admin.get("/api/v1/audit?action=psk.read_value&actor=test%20key").await;
     assert_eq!(r.json["meta"]["total"], 1, "{}", r.text);
     let r = admin.delete(&path).await;
     assert_eq!(r.status, 200, "admins hold psks:delete: {}", r.text);

@@ -271,6 +271,9 @@ async fn signed_deliveries_follow_subscriptions(backend: Backend) {
     let secret = "receiver-shared-secret-1";
     let hook = create_hook(&admin, json!({"url": rx.url, "events": ["asset.*", "psk.*"], "secret": secret})).await;
     let hook_id = hook["id"].as_str().expect("id").to_string();
+    // A second subscriber to asset creations, on its own receiver.
+    let rx2 = Receiver::start(200).await;
+    create_hook(&admin, json!({"url": rx2.url, "events": ["asset.created"], "secret": "second-receiver-secret"})).await;
 
     // Not subscribed: VNIs. Subscribed: assets and PSKs.
     let r = admin.post("/api/v1/vnis", json!({"name": "n1", "cidr": "10.9.0.0/24", "vni": 9})).await;
@@ -301,7 +304,14 @@ async fn signed_deliveries_follow_subscriptions(backend: Backend) {
         assert_eq!(r.header("content-type"), "application/json");
         assert!(!String::from_utf8_lossy(&r.body).contains("never-in-an-event"), "a PSK value in an event");
     }
-    let created = got.iter().find(|r| r.event() == "asset.created").expect("asset.created").json();
+    // One event, one id, whichever webhook it goes to (each delivery has its own id).
+    let second = rx2.wait_for("asset.created at the second receiver", |g| !g.is_empty()).await;
+    assert_eq!(second.len(), 1, "the second webhook subscribes to asset.created only");
+    verify_signature(&second[0], "second-receiver-secret");
+    let first = got.iter().find(|r| r.event() == "asset.created").expect("asset.created");
+    assert_eq!(second[0].event_id(), first.event_id());
+    assert_ne!(second[0].header("x-ironbay-delivery"), first.header("x-ironbay-delivery"));
+    let created = first.json();
     assert_eq!(created["data"]["target"], json!({"type": "asset", "id": asset_id}));
     assert_eq!(created["data"]["action"], "asset.create");
     assert_eq!(created["data"]["actor"]["name"], "admin");
@@ -465,7 +475,49 @@ async fn delivery_survives_a_restart_mid_retry(backend: Backend) {
     assert_eq!(first["attempts"], 2, "{first}");
 }
 
+/// A broken audit chain is reported to subscribers of `audit.chain_broken`, once per break,
+/// without the report itself going through the (broken) chain.
+async fn broken_chain_is_reported(backend: Backend) {
+    let app = Appliance::start_with(backend, options(&[])).await;
+    let admin = app.admin().await;
+    let rx = Receiver::start(200).await;
+    create_hook(&admin, json!({"url": rx.url, "events": ["audit.chain_broken"], "secret": "chain-watch-secret"})).await;
+    for n in 1..=3 {
+        let r = admin.post("/api/v1/assets", asset_body(&format!("chain-{n}"), &format!("52:54:00:7a:00:0{n}"))).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let r = admin.get("/api/v1/audit/verify").await;
+    assert_eq!(r.json["valid"], true, "{}", r.text);
+
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&app.database_url).await.expect("connect to the appliance's database");
+    let victim: String = sqlx::query_scalar("SELECT id FROM audit_log WHERE seq = 2").fetch_one(&pool).await.unwrap();
+    sqlx::query("UPDATE audit_log SET actor_name = 'mallory' WHERE seq = 2").execute(&pool).await.unwrap();
+    pool.close().await;
+
+    let before = admin.get("/api/v1/audit/verify").await.json["entries"].clone();
+    for _ in 0..2 {
+        let r = admin.get("/api/v1/audit/verify").await;
+        assert_eq!((r.json["valid"].clone(), r.json["first_broken"].clone()), (json!(false), json!(victim)));
+    }
+    let got = rx.wait_for("audit.chain_broken", |g| !g.is_empty()).await;
+    let body = got[0].json();
+    assert_eq!(got[0].event(), "audit.chain_broken");
+    assert_eq!(body["data"]["first_broken"], victim.as_str(), "{body}");
+    assert!(body["data"]["reason"].is_string(), "{body}");
+    verify_signature(&got[0], "chain-watch-secret");
+    // Reporting did not append to the chain.
+    assert_eq!(admin.get("/api/v1/audit/verify").await.json["entries"], before);
+    // The same break is reported once: a later event (a ping) arrives, no second report.
+    let hook = admin.get("/api/v1/webhooks").await.json["data"][0]["id"].as_str().expect("id").to_string();
+    let r = admin.post(&format!("/api/v1/webhooks/{hook}/test"), json!({})).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let got = rx.wait_for("the ping", |g| g.iter().any(|r| r.event() == "webhook.ping")).await;
+    assert_eq!(got.iter().filter(|r| r.event() == "audit.chain_broken").count(), 1);
+}
+
 both_backends!(
+    broken_chain_is_reported,
     webhook_crud_and_validation,
     signed_deliveries_follow_subscriptions,
     retries_back_off_then_disable,
