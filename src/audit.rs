@@ -86,7 +86,9 @@ pub async fn append(conn: &mut AnyConnection, actor: &Actor, event: Event<'_>) -
         hash: String::new(),
     };
     row.hash = entry_hash(&row);
-    Store::audit_insert(conn, &row).await
+    Store::audit_insert(conn, &row).await?;
+    // The outbox: the change's webhook event commits (or rolls back) with it.
+    crate::webhooks::enqueue_audit(conn, &row).await
 }
 
 /// Appends `event` in a transaction of its own (for outcomes of requests that changed nothing).

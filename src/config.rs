@@ -44,6 +44,9 @@ pub struct FileConfig {
     pub dhcp: DhcpFile,
     #[serde(default)]
     pub devices: DevicesFile,
+    pub psks: PsksFile,
+    #[serde(default)]
+    pub webhooks: WebhooksFile,
 }
 
 /// `listen = "127.0.0.1:8080"` or `listen = ["127.0.0.1:8080", "10.0.0.1:8080"]`; a string may
@@ -120,6 +123,38 @@ pub enum DhcpMode {
     Proxy,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PsksFile {
+    pub rotation_grace_hours: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksFile {
+    pub retry_base_ms: Option<u64>,
+    pub retry_max_ms: Option<u64>,
+    pub max_attempts: Option<u32>,
+    pub disable_after: Option<u32>,
+    pub timeout_ms: Option<u64>,
+    pub poll_ms: Option<u64>,
+}
+
+/// Webhook delivery: retry schedule, automatic disabling, HTTP timeout.
+#[derive(Debug, Clone)]
+pub struct WebhooksConfig {
+    /// First retry delay; each further retry doubles it, up to `retry_max`.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// Attempts per delivery before it is marked failed.
+    pub max_attempts: u32,
+    /// Consecutive failed deliveries after which a webhook is disabled.
+    pub disable_after: u32,
+    pub timeout: Duration,
+    /// How often the worker looks for due deliveries.
+    pub poll: Duration,
+}
+
 /// The validated configuration the appliance runs on.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -132,6 +167,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub boot_http_url: Option<String>,
     pub dhcp_interfaces: Vec<DhcpInterface>,
+    /// How long the previous value of a rotated PSK stays valid (default 24 h).
+    pub psk_rotation_grace: Duration,
+    pub webhooks: WebhooksConfig,
     pub devices: DevicesConfig,
 }
 
@@ -391,6 +429,36 @@ fn validate(f: FileConfig) -> Result<Config, Invalid> {
         dhcp_interfaces.push(DhcpInterface { name: iface.name, mode: iface.mode, vni: iface.vni });
     }
 
+    let grace_hours = f.psks.rotation_grace_hours.unwrap_or(24);
+    if grace_hours > 24 * 365 {
+        return Err(invalid("psks.rotation_grace_hours", "must be at most 8760 (one year)"));
+    }
+    let w = f.webhooks;
+    let ms = |key: &str, v: Option<u64>, default: u64| -> Result<Duration, Invalid> {
+        match v {
+            Some(0) => Err(invalid(key, "must be greater than 0")),
+            Some(v) if v > 86_400_000 => Err(invalid(key, "must be at most 86400000 (one day)")),
+            Some(v) => Ok(Duration::from_millis(v)),
+            None => Ok(Duration::from_millis(default)),
+        }
+    };
+    let count = |key: &str, v: Option<u32>, default: u32| -> Result<u32, Invalid> {
+        match v {
+            Some(0) => Err(invalid(key, "must be greater than 0")),
+            Some(v) if v > 1000 => Err(invalid(key, "must be at most 1000")),
+            Some(v) => Ok(v),
+            None => Ok(default),
+        }
+    };
+    let webhooks = WebhooksConfig {
+        retry_base: ms("webhooks.retry_base_ms", w.retry_base_ms, 1000)?,
+        retry_max: ms("webhooks.retry_max_ms", w.retry_max_ms, 3_600_000)?,
+        max_attempts: count("webhooks.max_attempts", w.max_attempts, 8)?,
+        disable_after: count("webhooks.disable_after", w.disable_after, 10)?,
+        timeout: ms("webhooks.timeout_ms", w.timeout_ms, 10_000)?,
+        poll: ms("webhooks.poll_ms", w.poll_ms, 250)?,
+    };
+
     let d = f.devices;
     let cert_lifetime_hours = positive("devices.cert_lifetime_hours", d.cert_lifetime_hours, 24)?;
     if cert_lifetime_hours > 24 * 366 {
@@ -415,6 +483,8 @@ fn validate(f: FileConfig) -> Result<Config, Invalid> {
         boot_http_url: f.boot.http_url,
         dhcp_interfaces,
         devices,
+        psk_rotation_grace: Duration::from_secs(3600 * grace_hours),
+        webhooks,
     })
 }
 

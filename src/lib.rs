@@ -14,3 +14,4 @@ pub mod policy;
 pub mod secret;
 pub mod server;
 pub mod store;
+pub mod webhooks;

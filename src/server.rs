@@ -56,6 +56,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         })
     };
 
+    // Webhook deliveries: pending ones left by a previous run (or another appliance's expired
+    // lease) are picked up on the first round.
+    let deliveries = tokio::spawn(crate::webhooks::run(app.clone()));
+
     let router = crate::http::router(app.clone());
     let mut servers = tokio::task::JoinSet::new();
     for l in listeners {
@@ -68,6 +72,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         res.context("listener task")?.context("serving HTTP")?;
     }
     prune.abort();
+    deliveries.abort();
     tracing::info!("ironbay stopped");
     Ok(())
 }

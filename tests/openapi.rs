@@ -40,6 +40,8 @@ enum Id {
     EnrollToken,
     Device,
     Policy,
+    Psk,
+    Webhook,
 }
 
 struct Op {
@@ -109,6 +111,19 @@ const OPS: &[Op] = &[
     op("PATCH", "/api/v1/policies/{id}", Access::Scope("policies:write"), Id::Policy, true),
     op("PUT", "/api/v1/policies/{id}", Access::Scope("policies:write"), Id::Policy, true),
     op("DELETE", "/api/v1/policies/{id}", Access::Scope("policies:write"), Id::Policy, false),
+    op("GET", "/api/v1/psks", Access::Scope("psks:read"), Id::None, false),
+    op("POST", "/api/v1/psks", Access::Scope("psks:write"), Id::None, true),
+    op("GET", "/api/v1/psks/{id}", Access::Scope("psks:read"), Id::Psk, false),
+    op("PUT", "/api/v1/psks/{id}", Access::Scope("psks:write"), Id::Psk, true),
+    op("DELETE", "/api/v1/psks/{id}", Access::Scope("psks:delete"), Id::Psk, false),
+    op("POST", "/api/v1/psks/{id}/rotate", Access::Scope("psks:write"), Id::Psk, true),
+    op("GET", "/api/v1/webhooks", Access::Scope("webhooks:read"), Id::None, false),
+    op("POST", "/api/v1/webhooks", Access::Scope("webhooks:write"), Id::None, true),
+    op("GET", "/api/v1/webhooks/{id}", Access::Scope("webhooks:read"), Id::Webhook, false),
+    op("PATCH", "/api/v1/webhooks/{id}", Access::Scope("webhooks:write"), Id::Webhook, true),
+    op("DELETE", "/api/v1/webhooks/{id}", Access::Scope("webhooks:write"), Id::Webhook, false),
+    op("GET", "/api/v1/webhooks/{id}/deliveries", Access::Scope("webhooks:read"), Id::Webhook, false),
+    op("POST", "/api/v1/webhooks/{id}/test", Access::Scope("webhooks:write"), Id::Webhook, false),
 ];
 
 impl Op {
@@ -131,6 +146,8 @@ impl Op {
             Id::EnrollToken => "enr_0000000000000000",
             Id::Device => "dev_0000000000000000",
             Id::Policy => "pol_0000000000000000",
+            Id::Psk => "psk_0000000000000000",
+            Id::Webhook => "whk_0000000000000000",
         };
         self.path.replace("{id}", id).replace("{address}", "10.213.0.10")
     }
@@ -157,6 +174,11 @@ impl Op {
             ("POST", "/api/v1/policies") => json!({"name": "doc-policy", "rego": "package doc\nallow := true\n"}),
             ("PATCH" | "PUT", "/api/v1/policies/{id}") => json!({"description": "doc"}),
             ("POST", "/api/v1/policies/evaluate") => json!({"input": {"action": "wipe"}}),
+            ("POST", "/api/v1/psks") => json!({"description": "doc"}),
+            ("PUT", "/api/v1/psks/{id}") => json!({"description": "doc"}),
+            ("POST", "/api/v1/psks/{id}/rotate") => json!({}),
+            ("POST", "/api/v1/webhooks") => json!({"url": "http://127.0.0.1:9/doc", "events": ["cluster.*"]}),
+            ("PATCH", "/api/v1/webhooks/{id}") => json!({"description": "doc"}),
             _ if self.json_body => panic!("no body for {}", self.name()),
             _ => return None,
         };

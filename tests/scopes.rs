@@ -92,6 +92,10 @@ enum Target {
     Device,
     /// A policy that allows everything (so it never interferes with other rows).
     Policy,
+    /// A PSK (rotations keep it active).
+    Psk,
+    /// A webhook that never gets disabled during the matrix.
+    Webhook,
 }
 
 /// One protected route and what each kind of caller must get from it.
@@ -169,6 +173,11 @@ fn policy_body(n: u32) -> Value {
     json!({"name": format!("matrix-policy-{n}"), "rego": format!("package matrix.p{n}\nallow := true\n")})
 }
 
+/// A webhook to a closed loopback port, subscribed to events the matrix never produces.
+fn webhook_body() -> Value {
+    json!({"url": "http://127.0.0.1:9/matrix", "events": ["cluster.*"]})
+}
+
 /// The table: every route under /api/v1 except the public ones. Order matters for two rows only:
 /// mfa/setup runs before mfa/enable, so a bad code there is 422 (not 409 MFA_NOT_SET_UP).
 fn routes() -> Vec<Route> {
@@ -239,6 +248,26 @@ fn routes() -> Vec<Route> {
             .target(Target::Policy)
             .body(|_| Some(json!({"priority": 7}))),
         Route::new(M::DELETE, "/api/v1/policies/{id}", Some("policies:write"), false, 204).target(Target::Policy),
+        Route::new(M::GET, "/api/v1/psks", Some("psks:read"), false, 200),
+        Route::new(M::POST, "/api/v1/psks", Some("psks:write"), false, 201).body(|_| Some(json!({}))),
+        Route::new(M::GET, "/api/v1/psks/{id}", Some("psks:read"), false, 200).target(Target::Psk),
+        Route::new(M::PUT, "/api/v1/psks/{id}", Some("psks:write"), false, 200)
+            .target(Target::Psk)
+            .body(|_| Some(json!({"description": "x"}))),
+        Route::new(M::DELETE, "/api/v1/psks/{id}", Some("psks:delete"), false, 200).target(Target::Psk),
+        Route::new(M::POST, "/api/v1/psks/{id}/rotate", Some("psks:write"), false, 200)
+            .target(Target::Psk)
+            .body(|_| Some(json!({}))),
+        Route::new(M::GET, "/api/v1/webhooks", Some("webhooks:read"), false, 200),
+        Route::new(M::POST, "/api/v1/webhooks", Some("webhooks:write"), false, 201).body(|_| Some(webhook_body())),
+        Route::new(M::GET, "/api/v1/webhooks/{id}", Some("webhooks:read"), false, 200).target(Target::Webhook),
+        Route::new(M::PATCH, "/api/v1/webhooks/{id}", Some("webhooks:write"), false, 200)
+            .target(Target::Webhook)
+            .body(|_| Some(json!({"description": "x"}))),
+        Route::new(M::DELETE, "/api/v1/webhooks/{id}", Some("webhooks:write"), false, 204).target(Target::Webhook),
+        Route::new(M::GET, "/api/v1/webhooks/{id}/deliveries", Some("webhooks:read"), false, 200)
+            .target(Target::Webhook),
+        Route::new(M::POST, "/api/v1/webhooks/{id}/test", Some("webhooks:write"), false, 202).target(Target::Webhook),
     ]
 }
 
@@ -251,6 +280,8 @@ fn options() -> Options {
         .env("IRONBAY_RATE_LIMIT__LOGIN_BURST", "100000")
         .env("IRONBAY_RATE_LIMIT__ENROLL_PER_MINUTE", "100000")
         .env("IRONBAY_RATE_LIMIT__ENROLL_BURST", "100000")
+        // Test pings fail (nobody listens): the fixture webhook must stay enabled throughout.
+        .env("IRONBAY_WEBHOOKS__DISABLE_AFTER", "1000")
 }
 
 /// Checks the uniform error body `{"error": non-empty string, "code": string, "details": object}`
@@ -355,6 +386,8 @@ struct Matrix {
     device_id: String,
     /// A policy that allows everything.
     policy_id: String,
+    psk_id: String,
+    webhook_id: String,
     /// One long-lived key per owner (by username), for the rows that only read it.
     own_keys: HashMap<String, String>,
     /// API keys by label, created by the admin (who may grant every scope).
@@ -391,6 +424,8 @@ impl Matrix {
         let enroll_value = Self::new_token(&admin, json!({"max_uses": 1_000_000})).await.1;
         let device_id = Self::new_device(&app, &enroll_value, 0).await;
         let policy_id = Self::new_policy(&admin, 0).await;
+        let psk_id = Self::new_psk(&admin).await;
+        let webhook_id = Self::new_webhook(&admin).await;
         Matrix {
             token_id,
             enroll_value,
@@ -404,6 +439,8 @@ impl Matrix {
             pool_id,
             address,
             policy_id,
+            psk_id,
+            webhook_id,
             own_keys: HashMap::new(),
             keys: HashMap::new(),
             n: 0,
@@ -460,6 +497,18 @@ impl Matrix {
         r.json["id"].as_str().expect("policy id").to_string()
     }
 
+    async fn new_psk(admin: &Client) -> String {
+        let r = admin.post("/api/v1/psks", json!({})).await;
+        assert_eq!(r.status, 201, "fixture PSK: {}", r.text);
+        r.json["id"].as_str().expect("psk id").to_string()
+    }
+
+    async fn new_webhook(admin: &Client) -> String {
+        let r = admin.post("/api/v1/webhooks", webhook_body()).await;
+        assert_eq!(r.status, 201, "fixture webhook: {}", r.text);
+        r.json["id"].as_str().expect("webhook id").to_string()
+    }
+
     /// Allocates the next free address of `vni_id` and returns it.
     async fn new_allocation(admin: &Client, vni_id: &str, n: u32) -> String {
         let r = admin
@@ -490,6 +539,10 @@ impl Matrix {
             Target::Vni => one(self.vni_id.clone()),
             Target::Policy if fresh => one(Self::new_policy(&self.admin, n).await),
             Target::Policy => one(self.policy_id.clone()),
+            Target::Psk if fresh => one(Self::new_psk(&self.admin).await),
+            Target::Psk => one(self.psk_id.clone()),
+            Target::Webhook if fresh => one(Self::new_webhook(&self.admin).await),
+            Target::Webhook => one(self.webhook_id.clone()),
             Target::Allocation => {
                 let address = if fresh {
                     Self::new_allocation(&self.admin, &self.pool_id, n).await
@@ -556,6 +609,8 @@ impl Matrix {
             Target::EnrollToken => format!("/api/v1/enroll-tokens/{}", self.token_id),
             Target::Device => format!("/api/v1/devices/{}", self.device_id),
             Target::Policy => format!("/api/v1/policies/{}", self.policy_id),
+            Target::Psk => format!("/api/v1/psks/{}", self.psk_id),
+            Target::Webhook => format!("/api/v1/webhooks/{}", self.webhook_id),
             Target::Allocation => {
                 // Ordered by address: the fixture's, allocated first, is on the first page.
                 let path = format!("/api/v1/vnis/{}/allocations?per_page=100", self.pool_id);

@@ -25,6 +25,13 @@ impl AppState {
         let v = audit::verify(&rows, head_seq, &head_hash);
         if !v.valid {
             tracing::error!(first_broken = ?v.first_broken, reason = ?v.reason, "audit chain verification failed");
+            // Not through the chain (it is what is broken); a failure to enqueue must not hide the
+            // verification result.
+            if let Err(e) =
+                crate::webhooks::enqueue_chain_broken(&self.store, v.first_broken.as_deref(), v.reason.as_deref()).await
+            {
+                tracing::error!(error = %e, "could not enqueue audit.chain_broken");
+            }
         }
         Ok(v)
     }

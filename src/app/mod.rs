@@ -9,9 +9,11 @@ pub mod auth;
 pub mod devices;
 pub mod enroll_tokens;
 pub mod policies;
+pub mod psks;
 pub mod setup;
 pub mod users;
 pub mod vnis;
+pub mod webhooks;
 
 use std::sync::Arc;
 

@@ -429,6 +429,14 @@ impl AppState {
                 Some(serde_json::json!({"device_count": devices})),
             ));
         }
+        let psks = Store::psk_count_on_vlan(&mut tx, row.vni).await?;
+        if psks > 0 {
+            return Err(Error::conflict(
+                "VNI_IN_USE",
+                format!("VNI `{}` is the VLAN of {psks} PSK(s): move or delete them first", row.name),
+                Some(serde_json::json!({"psk_count": psks, "vni": row.vni})),
+            ));
+        }
         Store::vni_delete(&mut tx, id).await?;
         audit::append(
             &mut tx,

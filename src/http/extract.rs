@@ -58,6 +58,34 @@ impl<T: DeserializeOwned> FromRequest<App> for ApiJson<T> {
     }
 }
 
+/// An optional JSON body (e.g. `POST …/rotate`): an empty body means `T::default()`; a non-empty
+/// one is checked exactly as `ApiJson` checks it.
+pub struct MaybeJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default> FromRequest<App> for MaybeJson<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, app: &App) -> Result<Self, Error> {
+        let (parts, body) = req.into_parts();
+        let limit = app.config.max_body_bytes;
+        if let Some(actor) = parts.extensions.get::<Actor>()
+            && actor.principal.is_none()
+        {
+            actor.authenticated()?;
+        }
+        let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| Error::BadRequest {
+            code: "BODY_TOO_LARGE",
+            message: format!("request body is larger than the {limit}-byte limit"),
+            details: Some(serde_json::json!({"limit_bytes": limit})),
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(MaybeJson(T::default()));
+        }
+        let req = Request::from_parts(parts, axum::body::Body::from(bytes));
+        ApiJson::<T>::from_request(req, app).await.map(|ApiJson(v)| MaybeJson(v))
+    }
+}
+
 pub fn parse_json<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, Error> {
     // Syntax first (trailing garbage included): a well-formed body of the wrong shape must never
     // be reported as malformed JSON, whatever serde_json's typed path would classify it as.

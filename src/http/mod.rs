@@ -21,9 +21,17 @@ use crate::error::Error;
 #[openapi(
     info(title = "ironbay", description = "Bare-metal provisioning appliance: REST API"),
     modifiers(&SecuritySchemes),
-    tags((name = "health"), (name = "auth"), (name = "users"), (name = "api-keys"), (name = "assets"), (name = "audit"), (name = "vnis"), (name = "devices"), (name = "policies"))
+    tags((name = "health"), (name = "auth"), (name = "users"), (name = "api-keys"), (name = "assets"), (name = "audit"), (name = "vnis"), (name = "devices"), (name = "policies"), (name = "psks"), (name = "webhooks"))
 )]
 struct ApiDoc;
+
+/// The webhooks tag's description: the signing scheme receivers implement.
+const WEBHOOKS_DOC: &str = "Event deliveries: `POST <url>` with a JSON body `{id, event, created_at, data}` and the \
+headers `X-Ironbay-Event`, `X-Ironbay-Event-Id` (one per event, shared by its retries: deduplicate on it), \
+`X-Ironbay-Delivery`, `X-Ironbay-Timestamp` (Unix seconds) and `X-Ironbay-Signature: sha256=<hex>`, the \
+HMAC-SHA256 under the webhook's secret of `{timestamp}.{body}`. Receivers recompute it over the raw body, \
+compare in constant time and refuse timestamps more than 5 minutes old (replays). A 2xx answer is success; \
+anything else is retried with exponential backoff, and a webhook is disabled after repeated failed deliveries.";
 
 struct SecuritySchemes;
 
@@ -50,7 +58,7 @@ impl Modify for SecuritySchemes {
 /// The API routes and the OpenAPI document describing exactly them.
 pub fn api() -> (Router<App>, utoipa::openapi::OpenApi) {
     use api::*;
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let parts = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::health))
         .routes(routes!(auth::login))
         .routes(routes!(auth::refresh))
@@ -84,7 +92,19 @@ pub fn api() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(policies::list, policies::create))
         .routes(routes!(policies::evaluate))
         .routes(routes!(policies::get, policies::update, policies::replace, policies::delete))
-        .split_for_parts()
+        .routes(routes!(psks::list, psks::create))
+        .routes(routes!(psks::get, psks::update, psks::delete))
+        .routes(routes!(psks::rotate))
+        .routes(routes!(webhooks::list, webhooks::create))
+        .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::test))
+        .split_for_parts();
+    let (router, mut doc) = parts;
+    for tag in doc.tags.iter_mut().flatten().filter(|t| t.name == "webhooks") {
+        tag.description = Some(WEBHOOKS_DOC.to_string());
+    }
+    (router, doc)
 }
 
 /// Adds the error answers every operation can give, so no handler can forget them: 401/403 where

@@ -8,9 +8,11 @@ pub mod audit;
 pub mod devices;
 pub mod page_cache;
 pub mod policies;
+pub mod psks;
 pub mod sessions;
 pub mod users;
 pub mod vnis;
+pub mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;

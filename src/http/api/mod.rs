@@ -8,8 +8,10 @@ pub mod auth;
 pub mod devices;
 pub mod health;
 pub mod policies;
+pub mod psks;
 pub mod users;
 pub mod vnis;
+pub mod webhooks;
 
 use axum::Json;
 use serde::Serialize;
