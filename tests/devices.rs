@@ -767,7 +767,35 @@ async fn enrollment_is_rate_limited_per_address(backend: Backend) {
     assert_eq!(anon.get("/api/v1/health").await.status, 200);
 }
 
+/// Joining a VNI is the `connect` action: a policy bound to that VNI refuses the enrollment with
+/// 403 POLICY_DENIED naming it, the token's use is not spent, and other VNIs are unaffected.
+async fn a_policy_can_refuse_connecting_to_a_vni(backend: Backend) {
+    let app = start(backend).await;
+    let admin = app.admin().await;
+    let mut vnis = Vec::new();
+    for (name, cidr, number) in [("lab-closed", "10.77.0.0/24", 77), ("lab-open", "10.78.0.0/24", 78)] {
+        let r = admin.post("/api/v1/vnis", json!({"name": name, "cidr": cidr, "vni": number})).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        vnis.push(s(&r.json["id"]));
+    }
+    let rego = "package closed\n\nimport rego.v1\n\ndeny contains \"segment closed for devices\" if input.action == \"connect\"\n";
+    let r = admin
+        .post("/api/v1/policies", json!({"name": "closed-segment", "rego": rego, "vni_ids": [vnis[0]]}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let anon = app.client();
+    let (closed_id, closed) = token(&admin, json!({"vni_id": vnis[0]})).await;
+    let r = enroll(&anon, enroll_body(&closed, "blocked-1", &ed25519())).await;
+    expect_code("connect to the closed VNI", &r, 403, "POLICY_DENIED");
+    assert!(r.text.contains("closed-segment"), "the refusal names the policy: {}", r.text);
+    assert_eq!(token_view(&admin, &closed_id).await["uses"], 0, "a refused enrollment spends no use");
+    assert!(device_ids(&admin, "").await.is_empty());
+    let (_, open) = token(&admin, json!({"vni_id": vnis[1]})).await;
+    enrolled(&anon, enroll_body(&open, "allowed-1", &ed25519())).await;
+}
+
 both_backends!(
+    a_policy_can_refuse_connecting_to_a_vni,
     token_lifecycle,
     enrollment_issues_a_verifiable_certificate,
     bad_tokens_are_refused,

@@ -49,13 +49,18 @@ fn a_panicking_test_still_tears_its_lab_down() {
         let mut lab = Lab::new();
         let c = lab.add_client();
         // A process running inside the lab when the test dies.
-        lab.command(&c.ns, "sleep").arg("600").spawn().expect("sleep");
-        tx.send(lab.prefix().to_string()).expect("send");
+        let child = lab.command(&c.ns, "sleep").arg("600").spawn().expect("sleep");
+        tx.send((lab.prefix().to_string(), child)).expect("send");
         panic!("the test failed");
     });
     assert!(outcome.is_err());
-    let prefix = rx.recv().expect("prefix");
-    let inside = Command::new("pgrep").args(["-f", "^sleep 600$"]).output().expect("pgrep");
-    assert!(inside.stdout.is_empty(), "a process started in the lab outlived it");
+    let (prefix, mut child) = rx.recv().expect("prefix");
+    // Ended by the teardown (`ip netns exec` became the sleep): it has already exited, killed.
+    let status = child.try_wait().expect("try_wait");
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert!(status.is_some_and(|s| !s.success()), "a process started in the lab outlived it: {status:?}");
     assert!(lab_namespaces(&prefix).is_empty(), "namespaces left behind: {:?}", lab_namespaces(&prefix));
 }

@@ -340,6 +340,11 @@ impl AppState {
             ));
         }
 
+        // A device joining a segment is the `connect` action: policies bound to it may refuse.
+        if let Some(vni_id) = &token.vni_id {
+            let subject = crate::policy::input::GuardSubject::Vni { vni_id: vni_id.clone() };
+            self.guard(actor, crate::policy::input::Action::Connect, subject).await?;
+        }
         let id = new_id(IdKind::Device);
         let (certificate, serial, expires) = self.issue_cert(&id, &req.name, &key)?;
         let now = now_rfc3339();
