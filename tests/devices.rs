@@ -779,9 +779,7 @@ async fn a_policy_can_refuse_connecting_to_a_vni(backend: Backend) {
         vnis.push(s(&r.json["id"]));
     }
     let rego = "package closed\n\nimport rego.v1\n\ndeny contains \"segment closed for devices\" if input.action == \"connect\"\n";
-    let r = admin
-        .post("/api/v1/policies", json!({"name": "closed-segment", "rego": rego, "vni_ids": [vnis[0]]}))
-        .await;
+    let r = admin.post("/api/v1/policies", json!({"name": "closed-segment", "rego": rego, "vni_ids": [vnis[0]]})).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let anon = app.client();
     let (closed_id, closed) = token(&admin, json!({"vni_id": vnis[0]})).await;
