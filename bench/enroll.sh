@@ -10,35 +10,7 @@ cd "$(dirname "$0")/.."
 DURATION="${1:-10}"
 CONNS="${2:-32}"
 THREADS=2
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ironbay/target}"
-cargo build --release --locked --bin ironbay >&2
-BIN="$CARGO_TARGET_DIR/release/ironbay"
-
-WORK=$(mktemp -d /tmp/ironbay-enroll-bench.XXXXXX)
-chmod 755 "$WORK"
-PIDS=()
-PG_DATA=""
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  if [[ -n "$PG_DATA" ]]; then runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast stop >/dev/null 2>&1 || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)[\"$1\"])"; }
-
-start_postgres() {
-  PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-  PG_DATA="$WORK/pg"
-  PG_PORT=$(free_port)
-  mkdir -p "$PG_DATA" && chown postgres: "$PG_DATA"
-  runuser -u postgres -- "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --auth=trust >/dev/null
-  runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_DATA/log" -w \
-    -o "-p $PG_PORT -k $PG_DATA -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null
-  runuser -u postgres -- "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE DATABASE ironbay" >/dev/null
-  echo "postgres://postgres@127.0.0.1:$PG_PORT/ironbay"
-}
+source bench/lib.sh
 
 # One device key for every request: the appliance does not require distinct keys, and the cost
 # measured is the appliance's, not the client's key generation.

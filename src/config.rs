@@ -44,6 +44,7 @@ pub struct FileConfig {
     pub dhcp: DhcpFile,
     #[serde(default)]
     pub devices: DevicesFile,
+    #[serde(default)]
     pub psks: PsksFile,
     #[serde(default)]
     pub webhooks: WebhooksFile,
