@@ -112,11 +112,20 @@ impl Pool {
     /// The lowest assignable address not in `taken`, scanning at most `limit` candidates (a /64
     /// has more addresses than any scan should visit).
     pub fn next_free(&self, taken: &BTreeSet<IpAddr>, limit: u64) -> Option<IpAddr> {
+        self.next_free_from(None, taken, limit)
+    }
+
+    /// `next_free`, starting at `from` instead of the start of the pool when it lies inside it:
+    /// the allocator's shortcut when it knows every assignable address below `from` is taken.
+    pub fn next_free_from(&self, from: Option<IpAddr>, taken: &BTreeSet<IpAddr>, limit: u64) -> Option<IpAddr> {
         let (first, last) = match self.range {
             Some(r) => (r.start, r.end),
             None => (self.net.network(), self.net.broadcast()),
         };
-        let mut ip = first;
+        let mut ip = match from {
+            Some(f) if f > first && f <= last && f.is_ipv4() == first.is_ipv4() => f,
+            _ => first,
+        };
         for _ in 0..limit {
             if !taken.contains(&ip) && self.check(ip).is_ok() {
                 return Some(ip);
@@ -212,6 +221,28 @@ fn next_addr(ip: IpAddr) -> Option<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn next_free_from_a_hint_skips_what_is_below_it() {
+        let net: IpNet = "10.9.0.0/24".parse().unwrap();
+        let pool = Pool::new(net, Some("10.9.0.1".parse().unwrap()), Vec::new(), None).unwrap();
+        let taken: BTreeSet<IpAddr> = ["10.9.0.2", "10.9.0.3"].iter().map(|a| a.parse().unwrap()).collect();
+        assert_eq!(pool.next_free_from(None, &taken, 1000), Some("10.9.0.4".parse().unwrap()));
+        assert_eq!(
+            pool.next_free_from(Some("10.9.0.3".parse().unwrap()), &taken, 1000),
+            Some("10.9.0.4".parse().unwrap())
+        );
+        assert_eq!(
+            pool.next_free_from(Some("10.9.0.9".parse().unwrap()), &taken, 1000),
+            Some("10.9.0.9".parse().unwrap())
+        );
+        // A hint outside the pool (or of the other family) is ignored.
+        assert_eq!(
+            pool.next_free_from(Some("10.10.0.9".parse().unwrap()), &taken, 1000),
+            Some("10.9.0.4".parse().unwrap())
+        );
+        assert_eq!(pool.next_free_from(Some("::1".parse().unwrap()), &taken, 1000), Some("10.9.0.4".parse().unwrap()));
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

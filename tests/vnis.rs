@@ -708,6 +708,34 @@ async fn release_and_reallocate(backend: Backend) {
     assert!(allocations(&admin, &six, "").await.0.is_empty());
 }
 
+/// Next-free always means the lowest free address, also after the pool's shape changes (reserved
+/// range dropped) and around addresses taken by name ahead of the scan.
+async fn next_free_stays_lowest_after_changes(backend: Backend) {
+    let app = start(backend).await;
+    let admin = app.admin().await;
+    let v = create(
+        &admin,
+        json!({"name": "shape", "cidr": "10.8.0.0/28", "vni": 8, "gateway": "10.8.0.1",
+               "reserved": [{"start": "10.8.0.2", "end": "10.8.0.3"}]}),
+    )
+    .await;
+    let id = id_of(&v);
+    let next = |h: &'static str| {
+        let admin = admin.clone();
+        let id = id.clone();
+        async move { allocate(&admin, &id, json!({"holder_type": "other", "holder_id": h})).await["address"].clone() }
+    };
+    assert_eq!(next("a").await, "10.8.0.4");
+    assert_eq!(next("b").await, "10.8.0.5");
+    let r = admin.patch(&path(&id), json!({"reserved": []})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(next("c").await, "10.8.0.2", "a dropped reservation frees addresses below the last one handed out");
+    allocate(&admin, &id, json!({"holder_type": "other", "holder_id": "named", "address": "10.8.0.7"})).await;
+    assert_eq!(next("d").await, "10.8.0.3");
+    assert_eq!(next("e").await, "10.8.0.6");
+    assert_eq!(next("f").await, "10.8.0.8", "an address taken by name is skipped");
+}
+
 async fn delete_blocked_while_allocated(backend: Backend) {
     let app = start(backend).await;
     let admin = app.admin().await;
@@ -901,6 +929,7 @@ async fn concurrent_allocations(backend: Backend) {
 }
 
 both_backends!(
+    next_free_stays_lowest_after_changes,
     create_get_list,
     patch_and_delete,
     create_validation_errors,

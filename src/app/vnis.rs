@@ -400,6 +400,8 @@ impl AppState {
         )
         .await?;
         tx.commit().await?;
+        // Gateway, reserved ranges or the DHCP range may have moved: rescan from the start.
+        self.store.set_allocation_hint(id, None);
         row.generation += 1;
         row.updated_at = now;
         self.vni_view(&row, self.store.vni_counts(id).await?)
@@ -482,9 +484,22 @@ impl AppState {
                     a
                 }
                 None => {
-                    let taken: BTreeSet<IpAddr> =
-                        Store::allocation_addresses(&mut tx, id).await?.iter().filter_map(|s| s.parse().ok()).collect();
-                    pool.next_free(&taken, SCAN_LIMIT).ok_or_else(|| {
+                    // From the last address this process handed out (everything assignable below
+                    // it was taken then), else from the start; a miss from the hint (another
+                    // appliance released something lower) falls back to the full scan.
+                    let hint: Option<IpAddr> = self.store.allocation_hint(id).and_then(|a| a.parse().ok());
+                    let mut found = None;
+                    if let Some(h) = hint {
+                        let held = Store::allocation_addresses_from(&mut tx, id, &ipam::sort_key(h)).await?;
+                        let taken: BTreeSet<IpAddr> = held.iter().filter_map(|s| s.parse().ok()).collect();
+                        found = pool.next_free_from(Some(h), &taken, SCAN_LIMIT);
+                    }
+                    if found.is_none() {
+                        let held = Store::allocation_addresses(&mut tx, id).await?;
+                        let taken: BTreeSet<IpAddr> = held.iter().filter_map(|s| s.parse().ok()).collect();
+                        found = pool.next_free(&taken, SCAN_LIMIT);
+                    }
+                    found.ok_or_else(|| {
                         Error::conflict(
                             "POOL_EXHAUSTED",
                             format!("VNI `{}` has no free address left", row.name),
@@ -525,6 +540,9 @@ impl AppState {
             )
             .await?;
             tx.commit().await?;
+            if req.address.is_none() {
+                self.store.set_allocation_hint(id, Some(alloc.address.clone()));
+            }
             return Ok(alloc);
         }
         Err(Error::conflict("ALLOCATION_CONTENDED", "too many concurrent allocations: retry", None))
@@ -554,6 +572,8 @@ impl AppState {
         )
         .await?;
         tx.commit().await?;
+        // A lower address is free again: the next scan starts from the beginning.
+        self.store.set_allocation_hint(id, None);
         Ok(())
     }
 }

@@ -56,6 +56,8 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     pages: page_cache::PageCache,
+    /// Per-VNI start of the next-free scan (`Store::allocation_hint`).
+    alloc_hints: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
 }
 
 impl Store {
@@ -117,7 +119,7 @@ impl Store {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await.map_err(StoreError::Migrate)?;
-        Ok(Store { pool, backend, pages: Default::default() })
+        Ok(Store { pool, backend, pages: Default::default(), alloc_hints: Default::default() })
     }
 
     pub fn backend(&self) -> Backend {

@@ -152,6 +152,39 @@ impl Store {
         sqlx::query_scalar("SELECT address FROM ip_allocations WHERE vni_id = $1").bind(vni_id).fetch_all(conn).await
     }
 
+    /// The addresses held at or above `sort_key` (see `ipam::sort_key`), for a next-free scan that
+    /// starts there.
+    pub async fn allocation_addresses_from(
+        conn: &mut AnyConnection,
+        vni_id: &str,
+        sort_key: &str,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar("SELECT address FROM ip_allocations WHERE vni_id = $1 AND sort_key >= $2")
+            .bind(vni_id)
+            .bind(sort_key)
+            .fetch_all(conn)
+            .await
+    }
+
+    /// Where this process's next-free scan of `vni_id` may start: every assignable address below
+    /// it was taken when it was recorded. Only a shortcut: the scan still reads what is held from
+    /// there, and the unique key stays the last word.
+    pub fn allocation_hint(&self, vni_id: &str) -> Option<String> {
+        self.alloc_hints.lock().unwrap_or_else(|p| p.into_inner()).get(vni_id).cloned()
+    }
+
+    pub fn set_allocation_hint(&self, vni_id: &str, address: Option<String>) {
+        let mut hints = self.alloc_hints.lock().unwrap_or_else(|p| p.into_inner());
+        match address {
+            Some(a) => {
+                hints.insert(vni_id.to_string(), a);
+            }
+            None => {
+                hints.remove(vni_id);
+            }
+        }
+    }
+
     pub async fn allocation_get(
         conn: &mut AnyConnection,
         vni_id: &str,
