@@ -11,7 +11,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Appliance, Backend, Client, Options, Resp};
 use rcgen::{CertificateParams, KeyPair, SigningKey};
@@ -133,19 +133,6 @@ async fn audit_actions(c: &Client, target_id: &str) -> Vec<String> {
     let r = c.get(&format!("/api/v1/audit?target_id={target_id}&per_page=100")).await;
     assert_eq!(r.status, 200, "{}", r.text);
     r.json["data"].as_array().expect("data").iter().map(|e| s(&e["action"])).collect()
-}
-
-/// Polls `f` until it returns true, failing after `secs`.
-async fn eventually<F, Fut>(what: &str, secs: u64, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn token_lifecycle(backend: Backend) {
@@ -364,10 +351,13 @@ async fn bad_tokens_are_refused(backend: Backend) {
 
     // An expired token: about a second of life, then refused.
     let (eid, short) = token(&admin, json!({"expires_in_hours": 0.0003, "max_uses": 10})).await;
-    eventually("the token to expire", 30, || {
+    common::eventually("the token to expire", 30, || {
         let admin = admin.clone();
         let eid = eid.clone();
-        async move { token_view(&admin, &eid).await["status"] == "expired" }
+        async move {
+            let t = token_view(&admin, &eid).await;
+            if t["status"] == "expired" { Ok(()) } else { Err(t.to_string()) }
+        }
     })
     .await;
     let r = enroll(&anon, enroll_body(&short, "late", &key)).await;
@@ -702,10 +692,13 @@ async fn status_follows_last_seen(backend: Backend) {
     let (_, value) = token(&admin, json!({})).await;
     let key = ed25519();
     let id = s(&enrolled(&anon, enroll_body(&value, "sleepy", &key)).await["id"]);
-    eventually("the device to go offline", 30, || {
+    common::eventually("the device to go offline", 30, || {
         let admin = admin.clone();
         let id = id.clone();
-        async move { device(&admin, &id).await["status"] == "offline" }
+        async move {
+            let d = device(&admin, &id).await;
+            if d["status"] == "offline" { Ok(()) } else { Err(d.to_string()) }
+        }
     })
     .await;
     assert_eq!(device_ids(&admin, "?status=offline").await, vec![id.clone()]);

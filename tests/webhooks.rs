@@ -8,7 +8,6 @@ mod common;
 
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
@@ -79,19 +78,15 @@ impl Receiver {
 
     /// Polls until `pred` holds over the receipts (deadline 30 s).
     async fn wait_for(&self, what: &str, pred: impl Fn(&[Receipt]) -> bool) -> Vec<Receipt> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        common::eventually(what, 30, || async {
             let got = self.receipts();
             if pred(&got) {
-                return got;
+                Ok(got)
+            } else {
+                Err(format!("{:?}", got.iter().map(|r| (r.event(), r.answered)).collect::<Vec<_>>()))
             }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; got {:?}",
-                got.iter().map(|r| (r.event(), r.answered)).collect::<Vec<_>>()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await
     }
 }
 
@@ -153,15 +148,11 @@ async fn deliveries(c: &Client, hook: &str) -> Vec<Value> {
 
 /// Polls the delivery log until `pred` holds (deadline 30 s).
 async fn wait_log(c: &Client, hook: &str, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    common::eventually("the delivery log", 30, || async {
         let log = deliveries(c, hook).await;
-        if pred(&log) {
-            return log;
-        }
-        assert!(Instant::now() < deadline, "delivery log never got there: {log:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        if pred(&log) { Ok(log) } else { Err(format!("{log:?}")) }
+    })
+    .await
 }
 
 async fn webhook_crud_and_validation(backend: Backend) {
@@ -361,15 +352,11 @@ async fn retries_back_off_then_disable(backend: Backend) {
         assert_eq!(r.status, 201, "{}", r.text);
     }
     // 2 events × 3 attempts, then the webhook is disabled.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let w = loop {
+    let w = common::eventually("the webhook to be disabled", 30, || async {
         let r = admin.get(&format!("/api/v1/webhooks/{hook_id}")).await;
-        if r.json["enabled"] == false {
-            break r.json;
-        }
-        assert!(Instant::now() < deadline, "never disabled: {}", r.text);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+        if r.json["enabled"] == false { Ok(r.json) } else { Err(r.text) }
+    })
+    .await;
     let reason = w["disabled_reason"].as_str().unwrap_or_default();
     assert!(reason.contains("2 consecutive failed deliveries") && reason.contains("500"), "{w}");
     assert_eq!(w["consecutive_failures"], 2, "{w}");
@@ -422,17 +409,15 @@ async fn delivery_survives_a_restart_mid_retry(backend: Backend) {
     let r = admin.post("/api/v1/assets", asset_body("restart-1", "52:54:00:79:00:01")).await;
     assert_eq!(r.status, 201, "{}", r.text);
     rx.wait_for("the first (failing) attempt", |g| !g.is_empty()).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    let log = common::eventually("the first attempt to be recorded", 20, || async {
         let log = deliveries(&admin, &hook_id).await;
-        if log.len() == 1 && log[0]["attempts"] == 1 && log[0]["attempt_log"].as_array().is_some_and(|a| a.len() == 1) {
-            assert_eq!(log[0]["status"], "pending", "{log:?}");
-            assert!(log[0]["next_attempt_at"].is_string(), "{log:?}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "first attempt never recorded: {log:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        let recorded =
+            log.len() == 1 && log[0]["attempts"] == 1 && log[0]["attempt_log"].as_array().is_some_and(|a| a.len() == 1);
+        if recorded { Ok(log) } else { Err(format!("{log:?}")) }
+    })
+    .await;
+    assert_eq!(log[0]["status"], "pending", "{log:?}");
+    assert!(log[0]["next_attempt_at"].is_string(), "{log:?}");
     // A second event committed just before the kill: in the outbox, maybe not yet attempted.
     let r =
         admin.patch(&format!("/api/v1/assets/{}", r.json["id"].as_str().expect("id")), json!({"tags": ["b"]})).await;
@@ -448,12 +433,9 @@ async fn delivery_survives_a_restart_mid_retry(backend: Backend) {
             ["asset.created", "asset.updated"].iter().all(|e| g.iter().any(|r| r.event() == *e && r.answered == 200))
         })
         .await;
-    // An observation window (not synchronisation): a duplicate, if the appliance sent one, would
-    // arrive within it. Then count: one success per event id.
-    let settle = Instant::now() + Duration::from_secs(4);
-    while Instant::now() < settle {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // Once every delivery is recorded as delivered nothing is left to send, and each receipt was
+    // taken before its 200 went back: from here the receipts are final. Count one success per id.
+    let log = wait_log(&admin, &hook_id, |log| log.iter().all(|d| d["status"] == "delivered")).await;
     let got_after = rx.receipts();
     assert!(got_after.len() >= got.len());
     let mut ids: Vec<String> = got_after.iter().map(Receipt::event_id).collect();
@@ -470,7 +452,6 @@ async fn delivery_survives_a_restart_mid_retry(backend: Backend) {
     let created: Vec<&Receipt> = got_after.iter().filter(|r| r.event() == "asset.created").collect();
     assert_eq!(created.iter().map(|r| r.answered).collect::<Vec<_>>(), [500, 200], "one retry after the restart");
     assert_eq!(created[0].body, created[1].body, "a retry sends the same event");
-    let log = wait_log(&admin, &hook_id, |log| log.iter().all(|d| d["status"] == "delivered")).await;
     let first = log.iter().find(|d| d["event"] == "asset.created").expect("asset.created delivery");
     assert_eq!(first["attempts"], 2, "{first}");
 }

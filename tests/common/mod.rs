@@ -355,3 +355,21 @@ pub fn asset_body(hostname: &str, mac: &str) -> Value {
         "bmc": {"driver": "ipmi", "address": "10.0.0.10", "username": "root", "password": "bmc-secret-pw"}
     })
 }
+
+/// The one way tests wait: calls `check` until it answers `Ok`, pausing briefly between calls, and
+/// fails after `secs` with `what` and the last `Err` (what was observed instead). The pause is
+/// only the polling interval: the condition, not the clock, ends the wait.
+pub async fn eventually<T, F, Fut>(what: &str, secs: u64, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        match check().await {
+            Ok(v) => return v,
+            Err(seen) => assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}: {seen}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
