@@ -17,12 +17,4 @@ CREATE TABLE policies (
     updated_at   TEXT NOT NULL
 );
 CREATE INDEX policies_order ON policies(priority, name);
-
--- One row: bumped in the transaction of every policy change. Each appliance caches its compiled
--- policies keyed on this number and compares it (one indexed read) before each evaluation, so a
--- change made through any appliance sharing the database takes effect on the next decision.
-CREATE TABLE policy_revision (
-    id        BIGINT PRIMARY KEY CHECK (id = 1),
-    revision  BIGINT NOT NULL
-);
-INSERT INTO policy_revision (id, revision) VALUES (1, 0);
+-- The policy cache is keyed on the `policies` row of `generations` (migration 0007).

@@ -5,4 +5,4 @@ CREATE TABLE generations (
     name TEXT PRIMARY KEY,
     seq BIGINT NOT NULL
 );
-INSERT INTO generations (name, seq) VALUES ('assets', 0);
+INSERT INTO generations (name, seq) VALUES ('assets', 0), ('policies', 0);

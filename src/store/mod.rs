@@ -147,6 +147,11 @@ impl Store {
         Ok(())
     }
 
+    /// The current generation of `resource`.
+    pub async fn generation(&self, resource: &str) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT seq FROM generations WHERE name = $1").bind(resource).fetch_one(&self.pool).await
+    }
+
     /// Health probe for `/api/v1/health`.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())

@@ -1,4 +1,5 @@
-//! Policies (Rego source and how it applies) and the revision counter the policy cache is keyed on.
+//! Policies (Rego source and how it applies) and their revision (the `policies` generation) the
+//! policy cache is keyed on.
 //! Every change bumps the revision in the same transaction, so a reader that sees the new
 //! revision is guaranteed to see the rows it stands for.
 
@@ -62,12 +63,12 @@ impl Store {
 
     /// The current policy revision (one primary-key read).
     pub async fn policy_revision(&self) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar("SELECT revision FROM policy_revision WHERE id = 1").fetch_one(&self.pool).await
+        self.generation("policies").await
     }
 
     /// Bumps the revision. Also serialises policy writers on the counter row.
     pub async fn policy_revision_bump(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE policy_revision SET revision = revision + 1 WHERE id = 1").execute(conn).await.map(|_| ())
+        Store::bump_generation(conn, "policies").await
     }
 
     pub async fn policy_insert(conn: &mut AnyConnection, p: &PolicyRow) -> Result<(), sqlx::Error> {
