@@ -95,11 +95,19 @@ pub struct ApiFile {
     pub max_body_bytes: Option<usize>,
 }
 
-/// Boot services (later issues): accepted and validated now so one file serves every version.
+/// Boot services: where boot files live and what clients are told.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BootFile {
     pub http_url: Option<String>,
+    /// iPXE binaries served over TFTP and at `/pxe/*` (default `pxe`, relative to the working dir).
+    pub pxe_dir: Option<PathBuf>,
+    /// Kernels, initrds and OS images served at `/images/*` (default `images`).
+    pub images_dir: Option<PathBuf>,
+    /// `ipxe.efi` (default) or `snponly.efi` for UEFI firmware PXE.
+    pub efi_binary: Option<crate::dhcp::boot::EfiBinary>,
+    /// TFTP port on the DHCP interfaces' addresses (default 69).
+    pub tftp_port: Option<u16>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -107,6 +115,10 @@ pub struct BootFile {
 pub struct DhcpFile {
     #[serde(default)]
     pub interfaces: Vec<DhcpInterfaceFile>,
+    /// Lease time handed to clients in full mode (default 3600 s).
+    pub lease_secs: Option<u32>,
+    /// How long a declined address stays out of the pool (default 3600 s).
+    pub decline_quarantine_secs: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -166,12 +178,31 @@ pub struct Config {
     pub auth: AuthConfig,
     pub rate_limit: RateLimitConfig,
     pub max_body_bytes: usize,
-    pub boot_http_url: Option<String>,
-    pub dhcp_interfaces: Vec<DhcpInterface>,
+    pub boot: BootConfig,
+    pub dhcp: DhcpConfig,
     /// How long the previous value of a rotated PSK stays valid (default 24 h).
     pub psk_rotation_grace: Duration,
     pub webhooks: WebhooksConfig,
     pub devices: DevicesConfig,
+}
+
+/// Boot services (`[boot]`).
+#[derive(Debug, Clone)]
+pub struct BootConfig {
+    /// What PXE clients are told; None: `http://<the DHCP interface's address>:<listen port>`.
+    pub http_url: Option<String>,
+    pub pxe_dir: PathBuf,
+    pub images_dir: PathBuf,
+    pub efi_binary: crate::dhcp::boot::EfiBinary,
+    pub tftp_port: u16,
+}
+
+/// DHCP (`[dhcp]`): only named interfaces get a socket.
+#[derive(Debug, Clone)]
+pub struct DhcpConfig {
+    pub interfaces: Vec<DhcpInterface>,
+    pub lease_time: Duration,
+    pub decline_quarantine: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -427,8 +458,34 @@ fn validate(f: FileConfig) -> Result<Config, Invalid> {
         if iface.mode == DhcpMode::Full && iface.vni.is_none() {
             return Err(invalid("mode", format!("dhcp.interfaces[{i}]: full mode needs `vni` (the pool's VNI)")));
         }
+        if dhcp_interfaces.iter().any(|d: &DhcpInterface| d.name == iface.name) {
+            return Err(invalid("name", format!("dhcp.interfaces[{i}]: `{}` is named twice", iface.name)));
+        }
         dhcp_interfaces.push(DhcpInterface { name: iface.name, mode: iface.mode, vni: iface.vni });
     }
+    let lease_secs = f.dhcp.lease_secs.unwrap_or(3600);
+    if !(60..=7 * 86_400).contains(&lease_secs) {
+        return Err(invalid("dhcp.lease_secs", "must be between 60 and 604800 (a week)"));
+    }
+    let quarantine = f.dhcp.decline_quarantine_secs.unwrap_or(3600);
+    if quarantine > 7 * 86_400 {
+        return Err(invalid("dhcp.decline_quarantine_secs", "must be at most 604800 (a week)"));
+    }
+    let dhcp = DhcpConfig {
+        interfaces: dhcp_interfaces,
+        lease_time: Duration::from_secs(lease_secs.into()),
+        decline_quarantine: Duration::from_secs(quarantine.into()),
+    };
+    let boot = BootConfig {
+        http_url: f.boot.http_url.map(|u| u.trim_end_matches('/').to_string()),
+        pxe_dir: f.boot.pxe_dir.unwrap_or_else(|| PathBuf::from("pxe")),
+        images_dir: f.boot.images_dir.unwrap_or_else(|| PathBuf::from("images")),
+        efi_binary: f.boot.efi_binary.unwrap_or_default(),
+        tftp_port: match f.boot.tftp_port {
+            Some(0) => return Err(invalid("boot.tftp_port", "must be a port number (1-65535)")),
+            p => p.unwrap_or(69),
+        },
+    };
 
     let grace_hours = f.psks.rotation_grace_hours.unwrap_or(24);
     if grace_hours > 24 * 365 {
@@ -481,8 +538,8 @@ fn validate(f: FileConfig) -> Result<Config, Invalid> {
         auth,
         rate_limit,
         max_body_bytes,
-        boot_http_url: f.boot.http_url,
-        dhcp_interfaces,
+        boot,
+        dhcp,
         devices,
         psk_rotation_grace: Duration::from_secs(3600 * grace_hours),
         webhooks,
@@ -526,7 +583,7 @@ mod tests {
         let c = parse("").unwrap();
         assert_eq!(c.listen, vec!["127.0.0.1:8080".parse().unwrap()]);
         assert_eq!(c.database_url, "sqlite://./ironbay-data/ironbay.db");
-        assert!(c.dhcp_interfaces.is_empty());
+        assert!(c.dhcp.interfaces.is_empty());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod boot;
 pub mod config;
 pub mod dhcp;
 pub mod error;

@@ -81,6 +81,8 @@ const OPS: &[Op] = &[
     op("GET", "/api/v1/assets/{id}", Access::Scope("assets:read"), Id::Asset, false),
     op("PATCH", "/api/v1/assets/{id}", Access::Scope("assets:write"), Id::Asset, true),
     op("DELETE", "/api/v1/assets/{id}", Access::Scope("assets:write"), Id::Asset, false),
+    op("GET", "/api/v1/assets/{id}/boot-events", Access::Scope("assets:read"), Id::Asset, false),
+    op("GET", "/api/v1/boot-events", Access::Scope("assets:read"), Id::None, false),
     op("GET", "/api/v1/audit", Access::Scope("audit:read"), Id::None, false),
     op("GET", "/api/v1/audit/export", Access::Scope("audit:read"), Id::None, false),
     op("GET", "/api/v1/audit/verify", Access::Scope("audit:read"), Id::None, false),

@@ -211,6 +211,8 @@ fn routes() -> Vec<Route> {
             .target(Target::Asset)
             .body(|_| Some(json!({"tags": ["rack-b"]}))),
         Route::new(M::DELETE, "/api/v1/assets/{id}", Some("assets:write"), false, 204).target(Target::Asset),
+        Route::new(M::GET, "/api/v1/assets/{id}/boot-events", Some("assets:read"), false, 200).target(Target::Asset),
+        Route::new(M::GET, "/api/v1/boot-events", Some("assets:read"), false, 200),
         Route::new(M::GET, "/api/v1/audit", Some("audit:read"), false, 200),
         Route::new(M::GET, "/api/v1/audit/export", Some("audit:read"), false, 200),
         Route::new(M::GET, "/api/v1/audit/verify", Some("audit:read"), false, 200),

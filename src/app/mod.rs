@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod assets;
 pub mod audit;
 pub mod auth;
+pub mod boot_events;
 pub mod devices;
 pub mod enroll_tokens;
 pub mod policies;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub device_ca: crate::pki::DeviceCa,
     /// Compiled policies, keyed on the store's policy revision (see `app::policies`).
     pub policies: crate::policy::PolicyCache,
+    /// Boot timeline, discovery and the IP-to-MAC map the boot services share.
+    pub boot: crate::boot::BootShared,
 }
 
 /// Page request, validated: `page` from 1, `per_page` 1..=100 (default 20).

@@ -12,6 +12,10 @@ pub struct Mac([u8; 6]);
 pub struct MacParseError(pub String);
 
 impl Mac {
+    pub const fn from_octets(octets: [u8; 6]) -> Mac {
+        Mac(octets)
+    }
+
     pub const fn octets(&self) -> [u8; 6] {
         self.0
     }

@@ -173,6 +173,18 @@ impl Store {
             .transpose()
     }
 
+    /// The asset that owns `mac`, if any.
+    pub async fn asset_by_mac(&self, mac: &Mac) -> Result<Option<AssetRow>, sqlx::Error> {
+        let owner: Option<String> = sqlx::query_scalar("SELECT asset_id FROM asset_macs WHERE mac = $1")
+            .bind(mac.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        match owner {
+            Some(id) => self.asset_get(&id).await,
+            None => Ok(None),
+        }
+    }
+
     pub async fn asset_get_in(conn: &mut AnyConnection, id: &str) -> Result<Option<AssetRow>, sqlx::Error> {
         let sql = format!("SELECT {COLUMNS} FROM assets WHERE id = $1");
         sqlx::query_as::<_, RawAsset>(sqlx::AssertSqlSafe(sql))
@@ -293,7 +305,7 @@ impl Store {
         let done = sqlx::query(
             "UPDATE assets SET hostname = $2, macs = $3, tags = $4, smbios_uuid = $5, serial = $6, \
              bmc_driver = $7, bmc_address = $8, bmc_port = $9, bmc_username = $10, bmc_password = $11, \
-             generation = generation + 1, updated_at = $12, view = $14 WHERE id = $1 AND generation = $13",
+             generation = generation + 1, updated_at = $12, view = $14, specs = $15 WHERE id = $1 AND generation = $13",
         )
         .bind(&a.id)
         .bind(&a.hostname)
@@ -309,6 +321,7 @@ impl Store {
         .bind(now)
         .bind(a.generation)
         .bind(render_view(&AssetRow { generation: a.generation + 1, updated_at: now.to_string(), ..a.clone() }))
+        .bind(a.specs.to_string())
         .execute(&mut *conn)
         .await?;
         if done.rows_affected() != 1 {

@@ -2,6 +2,8 @@
 //! SQLite or on a throwaway PostgreSQL, and talks to it over real HTTP.
 #![allow(dead_code)]
 
+#[path = "../support/netns.rs"]
+pub mod netns;
 #[path = "../support/postgres.rs"]
 pub mod postgres;
 
@@ -40,6 +42,12 @@ pub struct Options {
     /// None: the harness sets IRONBAY_ADMIN_PASSWORD to ADMIN_PASSWORD. Some(None): unset.
     pub admin_password: Option<Option<String>>,
     pub args: Vec<String>,
+    /// Run inside this network namespace (a lab's server namespace); the API is reached through
+    /// a relay on the test's loopback (`netns::forward_tcp`). Set `IRONBAY_LISTEN` to an address
+    /// inside the namespace.
+    pub netns: Option<String>,
+    /// Run with this working directory instead of the data dir.
+    pub cwd: Option<std::path::PathBuf>,
 }
 
 impl Options {
@@ -147,8 +155,15 @@ impl Drop for Appliance {
 }
 
 fn spawn(dir: &std::path::Path, db: &str, opts: &Options) -> (Child, String, Arc<Mutex<String>>, Arc<Mutex<String>>) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ironbay"));
-    cmd.arg("serve").args(&opts.args).current_dir(dir);
+    let mut cmd = match &opts.netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_ironbay")]);
+            c
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_ironbay")),
+    };
+    cmd.arg("serve").args(&opts.args).current_dir(opts.cwd.as_deref().unwrap_or(dir));
     cmd.env_clear();
     for k in ["PATH", "HOME", "TMPDIR"] {
         if let Ok(v) = std::env::var(k) {
@@ -210,6 +225,13 @@ fn spawn(dir: &std::path::Path, db: &str, opts: &Options) -> (Child, String, Arc
         }
     });
     match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(base) if opts.netns.is_some() => {
+            let inner: std::net::SocketAddr =
+                base.trim_start_matches("http://").parse().expect("the listen address inside the namespace");
+            let ns = opts.netns.as_deref().unwrap_or_default();
+            let outer = netns::forward_tcp(ns, inner).expect("relay into the namespace");
+            (child, format!("http://{outer}"), logs, out)
+        }
         Ok(base) => (child, base, logs, out),
         Err(_) => {
             let _ = child.kill();

@@ -54,7 +54,7 @@ pub async fn health(State(app): State<App>) -> (StatusCode, Json<Health>) {
         }
     };
     let dhcp_detail =
-        if app.config.dhcp_interfaces.is_empty() { "no interfaces configured" } else { "not in this build yet" };
+        if app.config.dhcp.interfaces.is_empty() { "no interfaces configured" } else { "not in this build yet" };
     let ok = database.state == "up";
     let body = Health {
         status: if ok { "ok" } else { "degraded" },

@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod assets;
 pub mod audit;
 pub mod auth;
+pub mod boot_events;
 pub mod devices;
 pub mod health;
 pub mod policies;
