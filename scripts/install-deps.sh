@@ -15,6 +15,26 @@ PACKAGES=(
     iproute2
     iputils-ping
     procps
+    # Boot services' real clients and peers (tests and bench/): DHCP clients, perfdhcp, Kea,
+    # dnsmasq (binary only: dnsmasq-base has no service), TFTP client and server, nginx, iPXE
+    # binaries, qemu with SeaBIOS/OVMF, busybox for the test initramfs, a kernel to boot.
+    isc-dhcp-client
+    udhcpc
+    kea-admin
+    kea-dhcp4-server
+    dnsmasq-base
+    tftp-hpa
+    tftpd-hpa
+    nginx-light
+    ipxe
+    qemu-system-x86
+    qemu-utils
+    ovmf
+    busybox-static
+    cpio
+    linux-image-amd64
+    openipmi
+    ipmitool
 )
 
 missing=()
@@ -39,9 +59,23 @@ else
 fi
 
 echo "install-deps: installing ${missing[*]}"
+# Packages with services (kea, tftpd-hpa, nginx) must not start them: a DHCP or TFTP server on
+# the machine's real interfaces is exactly what must never happen. policy-rc.d tells
+# invoke-rc.d/deb-systemd-invoke to start nothing while we install.
+policy=/usr/sbin/policy-rc.d
+if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+    trap '$SUDO rm -f "$policy"' EXIT
+fi
 $SUDO apt-get update
 $SUDO env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y --no-install-recommends "${missing[@]}"
+    apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=600 "${missing[@]}"
+if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+    for unit in kea-dhcp4-server kea-ctrl-agent kea-dhcp6-server kea-dhcp-ddns-server tftpd-hpa nginx openipmi; do
+        $SUDO systemctl disable --now "$unit" >/dev/null 2>&1 || true
+    done
+fi
 
 # Debian's postgresql package creates and starts a "main" cluster on 5432.
 # The test harness and the appliance launch their own servers, so stop any

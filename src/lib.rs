@@ -10,6 +10,7 @@ pub mod error;
 pub mod http;
 pub mod ipam;
 pub mod model;
+pub mod netif;
 pub mod pki;
 pub mod policy;
 pub mod secret;

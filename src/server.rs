@@ -61,6 +61,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     // lease) are picked up on the first round.
     let deliveries = tokio::spawn(crate::webhooks::run(app.clone()));
 
+    // DHCP on the interfaces named in config only (none named: no socket at all).
+    let dhcp = crate::dhcp::server::start(app.clone()).await;
+
     let router = crate::http::router(app.clone());
     let mut servers = tokio::task::JoinSet::new();
     for l in listeners {
@@ -74,6 +77,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     prune.abort();
     deliveries.abort();
+    dhcp.iter().for_each(tokio::task::JoinHandle::abort);
     tracing::info!("ironbay stopped");
     Ok(())
 }

@@ -28,3 +28,6 @@ CREATE TABLE dhcp_leases (
     PRIMARY KEY (vni_id, address)
 );
 CREATE INDEX dhcp_leases_mac ON dhcp_leases (mac);
+
+-- Option 15 (domain name) handed to DHCP clients of a VNI.
+ALTER TABLE vnis ADD COLUMN domain TEXT;

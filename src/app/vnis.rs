@@ -50,6 +50,9 @@ pub struct CreateVni {
     pub dns_servers: Vec<IpAddr>,
     #[serde(default)]
     pub reserved: Vec<RangeBody>,
+    /// Domain name handed to DHCP clients (option 15).
+    #[serde(default)]
+    pub domain: Option<String>,
 }
 
 /// Partial update; `cidr` and `vni` are immutable (allocations depend on them).
@@ -71,6 +74,10 @@ pub struct UpdateVni {
     pub dns_servers: Option<Vec<IpAddr>>,
     #[serde(default)]
     pub reserved: Option<Vec<RangeBody>>,
+    /// `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub domain: Option<Option<String>>,
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub cidr: Option<serde_json::Value>,
@@ -93,6 +100,8 @@ pub struct VniView {
     #[schema(value_type = Vec<String>)]
     pub dns_servers: Vec<IpAddr>,
     pub reserved: Vec<RangeBody>,
+    /// DHCP option 15; null when unset.
+    pub domain: Option<String>,
     pub allocation_count: i64,
     pub asset_count: i64,
     pub device_count: i64,
@@ -118,22 +127,22 @@ pub struct AllocateRequest {
 const HOLDER_TYPES: [&str; 4] = ["asset", "device", "cluster", "other"];
 
 /// A VNI's row parsed into typed parts.
-struct Segment {
-    net: IpNet,
-    dhcp: Option<RangeBody>,
-    gateway: Option<IpAddr>,
-    dns: Vec<IpAddr>,
-    reserved: Vec<RangeBody>,
+pub struct Segment {
+    pub net: IpNet,
+    pub dhcp: Option<RangeBody>,
+    pub gateway: Option<IpAddr>,
+    pub dns: Vec<IpAddr>,
+    pub reserved: Vec<RangeBody>,
 }
 
 impl Segment {
-    fn pool(&self) -> Result<Pool> {
+    pub fn pool(&self) -> Result<Pool> {
         let range = |r: &RangeBody| Range { start: r.start, end: r.end };
         Pool::new(self.net, self.gateway, self.reserved.iter().map(range).collect(), self.dhcp.as_ref().map(range))
             .map_err(|e| pool_error(&e))
     }
 
-    fn from_row(v: &VniRow) -> Result<Self> {
+    pub fn from_row(v: &VniRow) -> Result<Self> {
         let bad = |what: &str| Error::internal(format_args!("vnis.{what} of {} is unreadable", v.id));
         let ip = |s: &Option<String>| s.as_deref().map(|s| s.parse::<IpAddr>()).transpose();
         let dhcp =
@@ -149,6 +158,22 @@ impl Segment {
             reserved: serde_json::from_str(&v.reserved).map_err(|_| bad("reserved"))?,
         })
     }
+}
+
+/// A DNS domain name (RFC 1035 preferred syntax, lowercased): labels of letters, digits and
+/// hyphens, 1-63 characters each, 253 in all.
+fn validate_domain(d: &str) -> Result<String> {
+    let d = d.trim_end_matches('.').to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if d.is_empty() || d.len() > 253 || !d.split('.').all(label_ok) {
+        return Err(Error::invalid_field("domain", format!("`{d}` is not a domain name (e.g. rack-a.example.com)")));
+    }
+    Ok(d)
 }
 
 fn pool_error(e: &ipam::PoolError) -> Error {
@@ -230,6 +255,7 @@ impl AppState {
             gateway: seg.gateway,
             dns_servers: seg.dns,
             reserved: seg.reserved,
+            domain: v.domain.clone(),
             allocation_count: counts.allocations,
             asset_count: counts.assets,
             device_count: counts.devices,
@@ -254,8 +280,10 @@ impl AppState {
         }
         let seg = Segment { net, dhcp: req.dhcp, gateway: req.gateway, dns: req.dns_servers, reserved: req.reserved };
         validate_segment(&seg)?;
+        let domain = req.domain.map(|d| validate_domain(&d)).transpose()?;
         let now = now_rfc3339();
         let row = VniRow {
+            domain,
             id: new_id(IdKind::Vni),
             name: req.name,
             cidr: net.to_string(),
@@ -382,6 +410,10 @@ impl AppState {
         if let Some(r) = req.reserved {
             seg.reserved = r;
             changed.push("reserved");
+        }
+        if let Some(d) = req.domain {
+            row.domain = d.map(|d| validate_domain(&d)).transpose()?;
+            changed.push("domain");
         }
         validate_segment(&seg)?;
         row.dhcp_start = seg.dhcp.map(|r| r.start.to_string());

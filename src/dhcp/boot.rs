@@ -143,6 +143,17 @@ pub fn arch_name(arch: u16) -> &'static str {
     }
 }
 
+/// The CPU architecture an arch code implies (BIOS does not say 32 or 64 bit: `x86`).
+pub fn cpu_arch(arch: u16) -> &'static str {
+    match arch {
+        0 | 6 | 15 => "x86",
+        7 | 9 | 16 => "x86_64",
+        10 | 18 => "arm",
+        11 | 19 => "arm64",
+        _ => "other",
+    }
+}
+
 /// The short arch name recorded on an asset (`bios`, `uefi`, ...).
 pub fn firmware(arch: u16) -> &'static str {
     match arch {

@@ -7,6 +7,7 @@ pub mod assets;
 pub mod audit;
 pub mod boot_events;
 pub mod devices;
+pub mod dhcp_leases;
 pub mod page_cache;
 pub mod policies;
 pub mod psks;

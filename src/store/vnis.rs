@@ -21,6 +21,8 @@ pub struct VniRow {
     pub dns_servers: String,
     /// JSON array of `{"start","end"}`.
     pub reserved: String,
+    /// DHCP option 15.
+    pub domain: Option<String>,
     pub generation: i64,
     pub created_at: String,
     pub updated_at: String,
@@ -38,7 +40,7 @@ pub struct AllocationRow {
 }
 
 const COLUMNS: &str = "id, name, cidr, vni, description, status, dhcp_start, dhcp_end, gateway, dns_servers, \
-    reserved, generation, created_at, updated_at";
+    reserved, domain, generation, created_at, updated_at";
 
 /// Counts shown with a VNI.
 #[derive(Debug, Clone, Copy, Default)]
@@ -88,8 +90,8 @@ impl Store {
     pub async fn vni_insert(conn: &mut AnyConnection, v: &VniRow) -> Result<(), sqlx::Error> {
         sqlx::query(
             "INSERT INTO vnis (id, name, cidr, vni, description, status, dhcp_start, dhcp_end, gateway, dns_servers, \
-             reserved, generation, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12)",
+             reserved, generation, created_at, updated_at, domain) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12, $13)",
         )
         .bind(&v.id)
         .bind(&v.name)
@@ -103,6 +105,7 @@ impl Store {
         .bind(&v.dns_servers)
         .bind(&v.reserved)
         .bind(&v.created_at)
+        .bind(v.domain.as_deref())
         .execute(conn)
         .await
         .map(|_| ())
@@ -112,7 +115,7 @@ impl Store {
     pub async fn vni_update(conn: &mut AnyConnection, v: &VniRow, now: &str) -> Result<bool, sqlx::Error> {
         let done = sqlx::query(
             "UPDATE vnis SET name = $2, description = $3, dhcp_start = $4, dhcp_end = $5, gateway = $6, \
-             dns_servers = $7, reserved = $8, generation = generation + 1, updated_at = $9 \
+             dns_servers = $7, reserved = $8, generation = generation + 1, updated_at = $9, domain = $11 \
              WHERE id = $1 AND generation = $10",
         )
         .bind(&v.id)
@@ -125,6 +128,7 @@ impl Store {
         .bind(&v.reserved)
         .bind(now)
         .bind(v.generation)
+        .bind(v.domain.as_deref())
         .execute(conn)
         .await?;
         Ok(done.rows_affected() == 1)

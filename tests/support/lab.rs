@@ -105,6 +105,24 @@ impl Lab {
         ClientNs { ns, ifname: inside }
     }
 
+    /// Adds a client namespace linked to the server namespace by its own veth pair, not through
+    /// the bridge: the server's end (`ibq<n>`, returned) gets `server_addr` (CIDR form). For "an
+    /// interface not named in config" tests.
+    pub fn add_isolated_client(&mut self, server_addr: &str) -> (ClientNs, String) {
+        let n = self.clients;
+        self.clients += 1;
+        let ns = format!("{}c{n}", self.prefix);
+        let (inside, outside) = (format!("ibc{n}"), format!("ibq{n}"));
+        run(Command::new("ip").args(["netns", "add", &ns]));
+        let server = self.server_ns.clone();
+        self.ip(&ns, &["link", "set", "lo", "up"]);
+        self.ip(&ns, &["link", "add", &inside, "type", "veth", "peer", "name", &outside, "netns", &server]);
+        self.ip(&server, &["addr", "add", server_addr, "dev", &outside]);
+        self.ip(&server, &["link", "set", &outside, "up"]);
+        self.ip(&ns, &["link", "set", &inside, "up"]);
+        (ClientNs { ns, ifname: inside }, outside)
+    }
+
     /// Adds a tap on the bridge for a qemu VM (run qemu in the server namespace) and names it.
     pub fn add_tap(&mut self) -> String {
         let name = format!("ibtap{}", self.taps);
