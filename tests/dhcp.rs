@@ -260,6 +260,14 @@ async fn perfdhcp_completes_dora_exchanges_without_drops() {
     let received = received_counts(&text);
     assert_eq!(received.len(), 2, "DISCOVER-OFFER and REQUEST-ACK statistics: {text}");
     assert!(received.iter().all(|&(sent, got)| sent >= 50 && got == sent), "every exchange answered: {text}");
+    // perfdhcp sends as a relay agent (giaddr = its address): the relay path chose the VNI.
+    let r = admin.get("/api/v1/boot-events?limit=20").await;
+    let relayed = r.json["data"].as_array().cloned().unwrap_or_default();
+    assert!(
+        relayed.iter().any(|e| e["request"].as_str().is_some_and(|q| q.contains("giaddr=10.213.0.9"))
+            && e["reason"].as_str().is_some_and(|q| q.contains("VNI `rack-a`"))),
+        "{relayed:#?}"
+    );
     drop(app);
 }
 

@@ -33,9 +33,15 @@ const MIN_REPLY: usize = 300;
 /// One named interface, ready to serve.
 struct Iface {
     cfg: DhcpInterface,
+    ctx: BootCtx,
+    socket: Arc<IfaceSocket>,
+}
+
+/// What answers need to know about the interface: its address (server identifier) and where
+/// its boot files are.
+struct BootCtx {
     addr: Ipv4Addr,
     boot: BootServer,
-    socket: Arc<IfaceSocket>,
 }
 
 /// State shared by every interface's loop.
@@ -107,7 +113,7 @@ async fn serve_interface(shared: Arc<Shared>, cfg: DhcpInterface) {
     };
     let mode = cfg.mode;
     tracing::info!(interface = %cfg.name, %addr, mode = ?mode, vni = cfg.vni.as_deref().unwrap_or("-"), "dhcp: serving");
-    let iface = Arc::new(Iface { cfg, addr, boot, socket: main });
+    let iface = Arc::new(Iface { cfg, ctx: BootCtx { addr, boot }, socket: main });
     if mode == DhcpMode::Proxy {
         match bind(PXE_PORT, false) {
             Ok(s) => {
@@ -172,8 +178,8 @@ async fn receive(shared: Arc<Shared>, iface: Arc<Iface>, sock: Arc<IfaceSocket>,
         let request = options::describe_request(&msg, kind);
         let answer = match (iface.cfg.mode, pxe_port) {
             (DhcpMode::Full, _) => shared.full(&iface, &msg, kind, mac).await,
-            (DhcpMode::Proxy, false) => proxy(&iface, &msg, kind),
-            (DhcpMode::Proxy, true) => boot_server(&iface, &msg, kind),
+            (DhcpMode::Proxy, false) => proxy(&iface.ctx, &msg, kind),
+            (DhcpMode::Proxy, true) => boot_server(&iface.ctx, &msg, kind),
         };
         observe(&shared.app, &msg, mac);
         let sent = answer.reply.as_ref().map(|(m, _)| m.yiaddr());
@@ -277,7 +283,7 @@ fn reply_to(req: &Message, kind: MessageType, server: Ipv4Addr) -> Message {
 }
 
 /// Adds the boot program for PXE/HTTP/iPXE clients. Returns the timeline's description.
-fn add_boot(m: &mut Message, req: &Message, iface: &Iface) -> (Option<String>, String) {
+fn add_boot(m: &mut Message, req: &Message, iface: &BootCtx) -> (Option<String>, String) {
     let kind = client_kind(req);
     let offer = boot::choose(&kind, &iface.boot);
     let why = offer.describe(&kind);
@@ -325,7 +331,7 @@ fn is_boot_client(kind: &ClientKind<'_>) -> bool {
 }
 
 /// Proxy mode, UDP 67: answer PXE clients' DISCOVERs with boot information only (no address).
-fn proxy(iface: &Iface, req: &Message, kind: MessageType) -> Answer {
+fn proxy(iface: &BootCtx, req: &Message, kind: MessageType) -> Answer {
     let ck = client_kind(req);
     if !is_boot_client(&ck) {
         return Answer::silent("proxy mode: no PXEClient vendor class, ignored");
@@ -343,7 +349,7 @@ fn proxy(iface: &Iface, req: &Message, kind: MessageType) -> Answer {
 }
 
 /// Proxy mode, UDP 4011: the PXE boot server answers REQUESTs (and INFORMs) with the boot file.
-fn boot_server(iface: &Iface, req: &Message, kind: MessageType) -> Answer {
+fn boot_server(iface: &BootCtx, req: &Message, kind: MessageType) -> Answer {
     if !is_boot_client(&client_kind(req)) {
         return Answer::silent("boot server (4011): no PXEClient vendor class, ignored");
     }
@@ -353,7 +359,7 @@ fn boot_server(iface: &Iface, req: &Message, kind: MessageType) -> Answer {
     proxy_answer(iface, req, MessageType::Ack, ReplyKind::Ack)
 }
 
-fn proxy_answer(iface: &Iface, req: &Message, reply_kind: MessageType, rk: ReplyKind) -> Answer {
+fn proxy_answer(iface: &BootCtx, req: &Message, reply_kind: MessageType, rk: ReplyKind) -> Answer {
     let mut m = reply_to(req, reply_kind, iface.addr);
     m.set_ciaddr(req.ciaddr());
     let (file, why) = add_boot(&mut m, req, iface);
@@ -404,10 +410,10 @@ impl Shared {
             MessageType::Discover => match table.offer(mac, options::requested_ip(req), &*seg, now) {
                 None => Answer::silent(format!("VNI `{}`: no free address in the DHCP range", seg.name)),
                 Some(ip) => {
-                    let mut m = reply_to(req, MessageType::Offer, iface.addr);
+                    let mut m = reply_to(req, MessageType::Offer, iface.ctx.addr);
                     m.set_yiaddr(ip);
                     lease_options(&mut m, &seg, cfg.lease_time.as_secs());
-                    let (file, why) = add_boot(&mut m, req, iface);
+                    let (file, why) = add_boot(&mut m, req, &iface.ctx);
                     let reserved =
                         if seg.reservations.get(&mac) == Some(&ip) { " (the asset's IPAM address)" } else { "" };
                     Answer {
@@ -444,7 +450,7 @@ impl Shared {
                 }
             }
             MessageType::Inform => {
-                let mut m = reply_to(req, MessageType::Ack, iface.addr);
+                let mut m = reply_to(req, MessageType::Ack, iface.ctx.addr);
                 m.set_ciaddr(req.ciaddr());
                 config_options(&mut m, &seg);
                 Answer {
@@ -469,7 +475,7 @@ impl Shared {
     ) -> Answer {
         let server_id = options::server_id(req);
         if let Some(sid) = server_id
-            && sid != iface.addr
+            && sid != iface.ctx.addr
         {
             table.withdraw_offer(&mac);
             return Answer::silent(format!("the client chose server {sid}"));
@@ -482,7 +488,7 @@ impl Shared {
             _ => return Answer::silent("REQUEST without a requested address or ciaddr"),
         };
         let nak = |why: String| {
-            let mut m = reply_to(req, MessageType::Nak, iface.addr);
+            let mut m = reply_to(req, MessageType::Nak, iface.ctx.addr);
             m.opts_mut().insert(DhcpOption::Message(why.clone()));
             Answer {
                 response: format!("DHCPNAK {ip}"),
@@ -501,10 +507,10 @@ impl Shared {
             Err(refusal) => nak(refusal.to_string()),
             Ok((lease, previous)) => {
                 self.app.boot.neighbors.learn(ip, mac);
-                let mut m = reply_to(req, MessageType::Ack, iface.addr);
+                let mut m = reply_to(req, MessageType::Ack, iface.ctx.addr);
                 m.set_yiaddr(ip).set_ciaddr(req.ciaddr());
                 lease_options(&mut m, seg, lease_secs);
-                let (file, why) = add_boot(&mut m, req, iface);
+                let (file, why) = add_boot(&mut m, req, &iface.ctx);
                 let mut persist = vec![row(&seg.vni_id, &lease)];
                 persist.extend(previous.as_ref().map(|p| row(&seg.vni_id, p)));
                 Answer {
@@ -592,4 +598,102 @@ fn lease_of_row(r: &LeaseRow) -> Option<Lease> {
         hostname: r.hostname.clone(),
         client_id: r.client_id.as_deref().and_then(|h| hex::decode(h).ok()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dhcproto::v4::relay::{RelayAgentInformation, RelayInfo};
+
+    fn ctx() -> BootCtx {
+        BootCtx {
+            addr: Ipv4Addr::new(10, 213, 0, 1),
+            boot: BootServer {
+                tftp: Ipv4Addr::new(10, 213, 0, 1),
+                http_base: "http://10.213.0.1:8080".into(),
+                efi_binary: boot::EfiBinary::Ipxe,
+            },
+        }
+    }
+
+    fn discover(vendor: &[u8], arch: u16) -> Message {
+        let mut m = Message::new(
+            Ipv4Addr::UNSPECIFIED,
+            Ipv4Addr::UNSPECIFIED,
+            Ipv4Addr::UNSPECIFIED,
+            Ipv4Addr::UNSPECIFIED,
+            &[0x52, 0x54, 0, 0x13, 1, 0],
+        );
+        m.opts_mut().insert(DhcpOption::MessageType(MessageType::Discover));
+        m.opts_mut().insert(DhcpOption::ClassIdentifier(vendor.to_vec()));
+        m.opts_mut().insert(DhcpOption::ClientSystemArchitecture(arch.into()));
+        m.opts_mut().insert(DhcpOption::ClientMachineIdentifier(vec![0; 17]));
+        m
+    }
+
+    #[test]
+    fn proxy_offers_carry_the_boot_file_and_pxe_options_but_no_address() {
+        let req = discover(b"PXEClient:Arch:00007:UNDI:003016", 7);
+        let a = proxy(&ctx(), &req, MessageType::Discover);
+        let (m, _) = a.reply.expect("a proxy offer");
+        assert_eq!(m.yiaddr(), Ipv4Addr::UNSPECIFIED, "proxy mode never hands out addresses");
+        assert_eq!(m.siaddr(), Ipv4Addr::new(10, 213, 0, 1));
+        assert_eq!(m.fname_str().and_then(Result::ok), Some("ipxe.efi"));
+        assert_eq!(
+            m.opts().get(OptionCode::ClassIdentifier),
+            Some(&DhcpOption::ClassIdentifier(b"PXEClient".to_vec()))
+        );
+        assert_eq!(
+            m.opts().get(OptionCode::VendorExtensions),
+            Some(&DhcpOption::VendorExtensions(options::pxe_vendor_options())),
+            "EDK2 needs option 43 in a proxy offer (edk2#6944)"
+        );
+        assert_eq!(m.opts().msg_type(), Some(MessageType::Offer));
+        // Encoded, it is at least BOOTP's 300 bytes and decodes back.
+        let bytes = encode(&m);
+        assert!(bytes.len() >= MIN_REPLY);
+        assert!(Message::decode(&mut Decoder::new(&bytes)).is_ok());
+    }
+
+    #[test]
+    fn proxy_ignores_clients_that_are_not_pxe_and_says_why() {
+        let req = discover(b"udhcp 1.36.1", 0);
+        let a = proxy(&ctx(), &req, MessageType::Discover);
+        assert!(a.reply.is_none());
+        assert_eq!(a.reason, "proxy mode: no PXEClient vendor class, ignored");
+    }
+
+    #[test]
+    fn the_boot_server_on_4011_acks_requests_with_the_file() {
+        let mut req = discover(b"PXEClient:Arch:00000:UNDI:002001", 0);
+        req.opts_mut().insert(DhcpOption::MessageType(MessageType::Request));
+        req.set_ciaddr(Ipv4Addr::new(10, 213, 0, 150));
+        let a = boot_server(&ctx(), &req, MessageType::Request);
+        let (m, _) = a.reply.expect("an ACK");
+        assert_eq!(m.opts().msg_type(), Some(MessageType::Ack));
+        assert_eq!(m.fname_str().and_then(Result::ok), Some("undionly.kpxe"));
+        assert_eq!(m.ciaddr(), Ipv4Addr::new(10, 213, 0, 150));
+        assert_eq!(m.yiaddr(), Ipv4Addr::UNSPECIFIED);
+    }
+
+    #[test]
+    fn ipxe_gets_the_script_url_not_another_ipxe() {
+        let mut req = discover(b"PXEClient:Arch:00000:UNDI:002001", 0);
+        req.opts_mut().insert(DhcpOption::UserClass(b"iPXE".to_vec()));
+        let (m, _) = proxy(&ctx(), &req, MessageType::Discover).reply.expect("offer");
+        assert_eq!(m.fname_str().and_then(Result::ok), Some("http://10.213.0.1:8080/boot.ipxe"));
+    }
+
+    #[test]
+    fn relay_agent_information_is_echoed() {
+        let mut req = discover(b"PXEClient", 0);
+        req.set_giaddr(Ipv4Addr::new(10, 214, 0, 1));
+        let mut info = RelayAgentInformation::default();
+        info.insert(RelayInfo::AgentCircuitId(b"rack-b/port-7".to_vec()));
+        req.opts_mut().insert(DhcpOption::RelayAgentInformation(info.clone()));
+        let m = reply_to(&req, MessageType::Offer, Ipv4Addr::new(10, 213, 0, 1));
+        assert_eq!(m.giaddr(), Ipv4Addr::new(10, 214, 0, 1));
+        assert_eq!(m.opts().get(OptionCode::RelayAgentInformation), Some(&DhcpOption::RelayAgentInformation(info)));
+        assert_eq!(m.xid(), req.xid());
+    }
 }

@@ -90,37 +90,35 @@ impl Lab {
     /// Adds a client namespace joined to the bridge, its interface up but without an address
     /// (a DHCP client configures it).
     pub fn add_client(&mut self) -> ClientNs {
+        let (client, port) = self.veth_client("ibp");
+        self.ip(&self.server_ns, &["link", "set", &port, "master", "ibbr0", "up"]);
+        client
+    }
+
+    /// A new client namespace with a veth pair: `ibc<n>` inside (up), `<outside_prefix><n>` in
+    /// the server namespace (returned, down). Created in the client namespace, the other end
+    /// moved to the server's: nothing is ever created in the default namespace, not even for a
+    /// moment.
+    fn veth_client(&mut self, outside_prefix: &str) -> (ClientNs, String) {
         let n = self.clients;
         self.clients += 1;
         let ns = format!("{}c{n}", self.prefix);
-        let (inside, port) = (format!("ibc{n}"), format!("ibp{n}"));
+        let (inside, outside) = (format!("ibc{n}"), format!("{outside_prefix}{n}"));
         run(Command::new("ip").args(["netns", "add", &ns]));
-        let server = self.server_ns.clone();
         self.ip(&ns, &["link", "set", "lo", "up"]);
-        // Created in the client namespace, the bridge end moved to the server's: nothing is ever
-        // created in the default namespace, not even for a moment.
-        self.ip(&ns, &["link", "add", &inside, "type", "veth", "peer", "name", &port, "netns", &server]);
-        self.ip(&server, &["link", "set", &port, "master", "ibbr0", "up"]);
+        self.ip(&ns, &["link", "add", &inside, "type", "veth", "peer", "name", &outside, "netns", &self.server_ns]);
         self.ip(&ns, &["link", "set", &inside, "up"]);
-        ClientNs { ns, ifname: inside }
+        (ClientNs { ns, ifname: inside }, outside)
     }
 
     /// Adds a client namespace linked to the server namespace by its own veth pair, not through
     /// the bridge: the server's end (`ibq<n>`, returned) gets `server_addr` (CIDR form). For "an
     /// interface not named in config" tests.
     pub fn add_isolated_client(&mut self, server_addr: &str) -> (ClientNs, String) {
-        let n = self.clients;
-        self.clients += 1;
-        let ns = format!("{}c{n}", self.prefix);
-        let (inside, outside) = (format!("ibc{n}"), format!("ibq{n}"));
-        run(Command::new("ip").args(["netns", "add", &ns]));
-        let server = self.server_ns.clone();
-        self.ip(&ns, &["link", "set", "lo", "up"]);
-        self.ip(&ns, &["link", "add", &inside, "type", "veth", "peer", "name", &outside, "netns", &server]);
-        self.ip(&server, &["addr", "add", server_addr, "dev", &outside]);
-        self.ip(&server, &["link", "set", &outside, "up"]);
-        self.ip(&ns, &["link", "set", &inside, "up"]);
-        (ClientNs { ns, ifname: inside }, outside)
+        let (client, outside) = self.veth_client("ibq");
+        self.ip(&self.server_ns, &["addr", "add", server_addr, "dev", &outside]);
+        self.ip(&self.server_ns, &["link", "set", &outside, "up"]);
+        (client, outside)
     }
 
     /// Adds a tap on the bridge for a qemu VM (run qemu in the server namespace) and names it.
