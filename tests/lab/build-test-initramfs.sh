@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Builds the lab's small test initramfs (until the agent image exists): Debian's kernel from the
+# installed linux-image-amd64 package + busybox-static + an /init that brings up the network with
+# udhcpc, reports to the appliance over HTTP (POST <ironbay.url>/boot/report with the boot token
+# from the kernel command line) and powers off.
+#
+# Usage: build-test-initramfs.sh <out-dir>   -> <out-dir>/vmlinuz, <out-dir>/initrd.img
+# Rebuilt only when this script or the kernel changed (a stamp file records both).
+set -euo pipefail
+OUT=${1:?usage: build-test-initramfs.sh <out-dir>}
+mkdir -p "$OUT"
+
+KPKG=$(dpkg-query -W -f='${Depends}' linux-image-amd64 | grep -o 'linux-image-[^ ,]*' | head -n1)
+KVER=${KPKG#linux-image-}
+KERNEL=/boot/vmlinuz-$KVER
+MODDIR=/lib/modules/$KVER
+[[ -r $KERNEL && -d $MODDIR ]] || { echo "kernel $KVER not installed (linux-image-amd64)" >&2; exit 1; }
+
+STAMP="$KVER $(sha256sum "$0" | cut -d' ' -f1)"
+if [[ -f $OUT/stamp && $(cat "$OUT/stamp") == "$STAMP" && -s $OUT/initrd.img && -s $OUT/vmlinuz ]]; then
+    exit 0
+fi
+
+STAGE=$(mktemp -d)
+trap 'rm -rf "$STAGE"' EXIT
+mkdir -p "$STAGE"/{bin,etc,proc,sys,dev,tmp,run,lib/modules/$KVER}
+cp /bin/busybox "$STAGE/bin/busybox"
+for a in $(/bin/busybox --list); do
+    [[ $a == busybox ]] || ln -sf busybox "$STAGE/bin/$a"
+done
+
+# NIC and disk drivers (Debian builds them as modules), with their dependencies.
+for m in virtio_pci virtio_net virtio_blk e1000 e1000e; do
+    modprobe -S "$KVER" --show-depends "$m" 2>/dev/null | awk '$1=="insmod"{print $2}'
+done | sort -u | while read -r ko; do
+    rel=${ko#"$MODDIR"/}
+    mkdir -p "$STAGE/lib/modules/$KVER/$(dirname "$rel")"
+    cp "$ko" "$STAGE/lib/modules/$KVER/$rel"
+done
+cp "$MODDIR"/modules.order "$MODDIR"/modules.builtin "$MODDIR"/modules.builtin.modinfo "$STAGE/lib/modules/$KVER/"
+depmod -b "$STAGE" "$KVER"
+
+cat > "$STAGE/etc/udhcpc.script" <<'SCRIPT'
+#!/bin/sh
+case "$1" in
+  deconfig) ip -4 addr flush dev "$interface"; ip link set "$interface" up ;;
+  bound|renew)
+    ip -4 addr flush dev "$interface"
+    ip -4 addr add "$ip/${mask:-24}" dev "$interface"
+    [ -n "$router" ] && ip route replace default via "${router%% *}" dev "$interface"
+    echo "ip=$ip" > /run/dhcp.env ;;
+esac
+exit 0
+SCRIPT
+chmod +x "$STAGE/etc/udhcpc.script"
+
+cat > "$STAGE/init" <<'INIT'
+#!/bin/sh
+export PATH=/bin
+mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
+echo "lab-initramfs: userspace up after $(cut -d' ' -f1 /proc/uptime)s"
+URL=; TOKEN=
+for a in $(cat /proc/cmdline); do
+  case "$a" in ironbay.url=*) URL=${a#ironbay.url=};; ironbay.token=*) TOKEN=${a#ironbay.token=};; esac
+done
+for pass in 1 2; do
+  for f in /sys/bus/*/devices/*/modalias; do modprobe -q "$(cat "$f")" 2>/dev/null; done
+done
+ip link set lo up
+IF=$(for n in /sys/class/net/*; do n=${n##*/}; [ "$n" != lo ] && echo "$n"; done | head -n1)
+ip link set "$IF" up
+udhcpc -i "$IF" -s /etc/udhcpc.script -n -q -t 10 -T 2 || echo "lab-initramfs: DHCP FAILED"
+. /run/dhcp.env 2>/dev/null
+MAC=$(cat /sys/class/net/$IF/address)
+JSON="{\"mac\":\"$MAC\",\"ip\":\"$ip\",\"kernel\":\"$(uname -r)\",\"uptime_s\":$(cut -d' ' -f1 /proc/uptime)}"
+echo "lab-initramfs: POST $URL/boot/report $JSON"
+if wget -q -O - --header "Authorization: Bearer $TOKEN" --header 'Content-Type: application/json' \
+     --post-data="$JSON" "$URL/boot/report"; then
+  echo "lab-initramfs: report accepted"
+else
+  echo "lab-initramfs: report FAILED"
+fi
+sync; poweroff -f
+INIT
+chmod +x "$STAGE/init"
+
+# Reproducible: fixed timestamps and order.
+find "$STAGE" -exec touch -h -d @0 {} +
+(cd "$STAGE" && find . | LC_ALL=C sort | cpio -o -H newc --quiet --reproducible | gzip -9 -n) > "$OUT/initrd.img.tmp"
+mv "$OUT/initrd.img.tmp" "$OUT/initrd.img"
+cp "$KERNEL" "$OUT/vmlinuz"
+echo "$STAMP" > "$OUT/stamp"
+echo "test initramfs: kernel $KVER, initrd $(stat -c %s "$OUT/initrd.img") bytes"

@@ -1,0 +1,94 @@
+//! qemu VMs for lab tests: a VM on one of the lab's taps, network-booting with SeaBIOS and the
+//! NIC's built-in iPXE ROM (BIOS) or with OVMF (UEFI; optionally without the NIC's iPXE ROM, so
+//! the firmware's own PXE client runs). Serial console goes to a file the test reads. KVM only when
+//! kvm_intel/kvm_amd is loaded (this machine's /dev/kvm is a software nested hypervisor that
+//! crashes in iPXE), else TCG. The VM is killed (by PID) when dropped; the lab's teardown would
+//! kill it too.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+
+use super::lab::Lab;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Firmware {
+    /// SeaBIOS; the NIC's iPXE option ROM does the network boot.
+    Bios,
+    /// OVMF with the NIC's iPXE ROM.
+    Uefi,
+    /// OVMF with the NIC's ROM removed (`romfile=`): EDK2's own PXE client boots.
+    UefiFirmwarePxe,
+}
+
+pub struct Vm {
+    child: Child,
+    pub mac: String,
+    pub serial: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// `kvm` only with a hardware hypervisor module; else TCG.
+pub fn accel() -> &'static str {
+    let hw = Path::new("/sys/module/kvm_intel").exists() || Path::new("/sys/module/kvm_amd").exists();
+    if hw && Path::new("/dev/kvm").exists() { "kvm" } else { "tcg" }
+}
+
+impl Vm {
+    /// Starts a VM on `tap` (from `lab.add_tap()`) with `mac`, booting from the network.
+    pub fn start(lab: &Lab, tap: &str, mac: &str, firmware: Firmware) -> Vm {
+        let dir = tempfile::tempdir().expect("vm dir");
+        let serial = dir.path().join("serial.log");
+        // SeaBIOS: also print its console on the serial port (0x3f8).
+        let sercon = dir.path().join("sercon.bin");
+        std::fs::write(&sercon, [0xf8u8, 0x03]).expect("sercon");
+        let mut nic = format!("virtio-net-pci,netdev=n0,mac={mac}");
+        if firmware == Firmware::UefiFirmwarePxe {
+            nic.push_str(",romfile=");
+        }
+        let mut cmd = lab.command(&lab.server_ns, "qemu-system-x86_64");
+        match accel() {
+            "kvm" => cmd.args(["-enable-kvm", "-cpu", "host"]),
+            _ => cmd.args(["-accel", "tcg"]),
+        };
+        if firmware != Firmware::Bios {
+            let vars = dir.path().join("vars.fd");
+            std::fs::copy("/usr/share/OVMF/OVMF_VARS_4M.fd", &vars).expect("OVMF vars (package ovmf)");
+            cmd.args(["-machine", "q35", "-drive"])
+                .arg("if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd")
+                .arg("-drive")
+                .arg(format!("if=pflash,format=raw,file={}", vars.display()));
+        }
+        cmd.args(["-m", "512", "-smp", "1", "-display", "none", "-monitor", "none", "-no-reboot", "-boot", "n"])
+            .arg("-serial")
+            .arg(format!("file:{}", serial.display()))
+            .arg("-fw_cfg")
+            .arg(format!("name=etc/sercon-port,file={}", sercon.display()))
+            .arg("-netdev")
+            .arg(format!("tap,id=n0,ifname={tap},script=no,downscript=no"))
+            .arg("-device")
+            .arg(nic)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let child = cmd.spawn().expect("qemu-system-x86_64 (package qemu-system-x86)");
+        Vm { child, mac: mac.to_string(), serial, _dir: dir }
+    }
+
+    /// The serial console so far (firmware, iPXE, kernel and init output).
+    pub fn console(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(&self.serial).unwrap_or_default()).to_string()
+    }
+
+    /// Whether qemu has exited (the test initramfs powers the VM off when done).
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
