@@ -131,7 +131,7 @@ async fn dhclient_obtains_renews_and_releases_a_lease() {
     let mut lab = Lab::new();
     let app = appliance(&lab, full_mode(), &[]).await;
     let admin = app.admin().await;
-    create_rack_a(&admin).await;
+    let vni = create_rack_a(&admin).await;
     let client = lab.add_client();
     let mac = mac_of(&lab, &client);
     let dir = tempfile::tempdir().expect("tmp");
@@ -151,6 +151,19 @@ async fn dhclient_obtains_renews_and_releases_a_lease() {
     for want in ["mask=255.255.255.0", "router=10.213.0.1", "dns=10.213.0.53", "domain=rack-a.test", "lease=3600"] {
         assert!(log.contains(want), "{want} missing: {log}");
     }
+    // IPAM knows the lease: next-free skips it, and it cannot be allocated to someone else.
+    let alloc = admin
+        .post(&format!("/api/v1/vnis/{vni}/allocations"), json!({"holder_type": "other", "holder_id": "printer"}))
+        .await;
+    assert_eq!(alloc.status, 201, "{}", alloc.text);
+    assert_ne!(alloc.json["address"], first.as_str(), "IPAM must not hand out a DHCP-leased address");
+    let clash = admin
+        .post(
+            &format!("/api/v1/vnis/{vni}/allocations"),
+            json!({"holder_type": "other", "holder_id": "laptop", "address": first}),
+        )
+        .await;
+    assert_eq!((clash.status, clash.error_code()), (409, "ADDRESS_TAKEN".to_string()), "{}", clash.text);
     // Release (-r): the daemon sends DHCPRELEASE and exits.
     output(&mut dhclient(&["-r"]));
     let events = eventually("the release in the boot timeline", 10, || async {

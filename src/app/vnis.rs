@@ -482,6 +482,29 @@ impl AppState {
         Ok(())
     }
 
+    /// Whether the DHCP lease on `a` belongs to the asset the allocation is for (pinning a
+    /// machine's current dynamic address is allowed).
+    async fn lease_is_holders(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        vni_id: &str,
+        a: IpAddr,
+        req: &AllocateRequest,
+    ) -> Result<bool> {
+        if req.holder_type != "asset" {
+            return Ok(false);
+        }
+        let owner: Option<String> = sqlx::query_scalar(
+            "SELECT m.asset_id FROM dhcp_leases l JOIN asset_macs m ON m.mac = l.mac \
+             WHERE l.vni_id = $1 AND l.address = $2",
+        )
+        .bind(vni_id)
+        .bind(a.to_string())
+        .fetch_optional(&mut *conn)
+        .await?;
+        Ok(owner.as_deref() == Some(req.holder_id.as_str()))
+    }
+
     /// Allocates an address: the requested one, or the lowest free one. Never hands out an
     /// address twice: the (vni, address) key decides races, and a lost race is retried.
     pub async fn vni_allocate(&self, actor: &Actor, id: &str, req: AllocateRequest) -> Result<AllocationRow> {
@@ -508,10 +531,21 @@ impl AppState {
             // Allocations queue instead of racing: with many callers on one segment, optimistic
             // retries could run out; the lock makes the next-free scan see every committed holder.
             Store::serialize_writes(&mut tx).await?;
+            // Addresses DHCP has leased (or quarantined) are held too, by the lease.
+            let now = chrono::Utc::now().timestamp();
+            let leased: BTreeSet<IpAddr> =
+                Store::dhcp_active_addresses(&mut tx, id, now).await?.iter().filter_map(|s| s.parse().ok()).collect();
             let address = match req.address {
                 Some(a) => {
                     if let Some(held) = Store::allocation_get(&mut tx, id, &a.to_string()).await? {
                         return Err(taken(a, &held));
+                    }
+                    if leased.contains(&a) && !self.lease_is_holders(&mut tx, id, a, &req).await? {
+                        return Err(Error::conflict(
+                            "ADDRESS_TAKEN",
+                            format!("{a} is leased by DHCP to another machine"),
+                            Some(serde_json::json!({"address": a, "holder_type": "dhcp_lease"})),
+                        ));
                     }
                     a
                 }
@@ -523,12 +557,14 @@ impl AppState {
                     let mut found = None;
                     if let Some(h) = hint {
                         let held = Store::allocation_addresses_from(&mut tx, id, &ipam::sort_key(h)).await?;
-                        let taken: BTreeSet<IpAddr> = held.iter().filter_map(|s| s.parse().ok()).collect();
+                        let mut taken: BTreeSet<IpAddr> = held.iter().filter_map(|s| s.parse().ok()).collect();
+                        taken.extend(leased.iter().copied());
                         found = pool.next_free_from(Some(h), &taken, SCAN_LIMIT);
                     }
                     if found.is_none() {
                         let held = Store::allocation_addresses(&mut tx, id).await?;
-                        let taken: BTreeSet<IpAddr> = held.iter().filter_map(|s| s.parse().ok()).collect();
+                        let mut taken: BTreeSet<IpAddr> = held.iter().filter_map(|s| s.parse().ok()).collect();
+                        taken.extend(leased.iter().copied());
                         found = pool.next_free(&taken, SCAN_LIMIT);
                     }
                     found.ok_or_else(|| {

@@ -11,3 +11,11 @@ pub mod reply;
 pub mod segments;
 pub mod server;
 pub mod socket;
+
+/// The packet handlers run on arbitrary bytes, for the fuzzer (`fuzz/fuzz_targets/dhcp_packet.rs`)
+/// and the in-suite mutation test: decode, decide in full mode (against a fixed segment and a
+/// table that persists across calls) and in proxy mode, encode every reply and check the
+/// invariants that must hold whatever arrives.
+pub mod fuzzing {
+    pub use super::server::fuzz_packet as packet;
+}

@@ -6,11 +6,23 @@ use dhcproto::v4::{DhcpOption, Message, MessageType, OptionCode};
 use super::boot::ClientKind;
 use crate::model::Mac;
 
+/// Decodes a packet, refusing what dhcproto would decode but cannot safely hand out: a hardware
+/// address length over 16 (its `chaddr()` slices by `hlen` and panics). dhcproto also has
+/// `debug_assert!`s on option lengths (e.g. Rapid Commit with data); in debug builds those panic,
+/// so decoding is fenced: whatever makes the decoder panic is a malformed packet, dropped.
+pub fn decode(bytes: &[u8]) -> Option<Message> {
+    use dhcproto::{Decodable, Decoder};
+    let m = std::panic::catch_unwind(|| Message::decode(&mut Decoder::new(bytes))).ok()?.ok()?;
+    (m.hlen() <= 16).then_some(m)
+}
+
 /// The client's MAC (chaddr), when it is an Ethernet address.
 pub fn client_mac(m: &Message) -> Option<Mac> {
-    let ch = m.chaddr();
-    let octets: [u8; 6] = ch.get(..6)?.try_into().ok()?;
-    (m.hlen() == 6).then_some(Mac::from_octets(octets))
+    if m.hlen() != 6 {
+        return None;
+    }
+    let octets: [u8; 6] = m.chaddr().get(..6)?.try_into().ok()?;
+    Some(Mac::from_octets(octets))
 }
 
 pub fn bytes(m: &Message, code: OptionCode) -> Option<&[u8]> {

@@ -59,11 +59,13 @@ struct Answer {
     persist: Vec<LeaseRow>,
     response: String,
     reason: String,
+    /// The address the client now holds (so TFTP/HTTP can tell which MAC an address is).
+    leased: Option<Ipv4Addr>,
 }
 
 impl Answer {
     fn silent(reason: impl Into<String>) -> Answer {
-        Answer { reply: None, persist: Vec::new(), response: "none".into(), reason: reason.into() }
+        Answer { reply: None, persist: Vec::new(), response: "none".into(), reason: reason.into(), leased: None }
     }
 }
 
@@ -166,7 +168,7 @@ async fn receive(shared: Arc<Shared>, iface: Arc<Iface>, sock: Arc<IfaceSocket>,
                 continue;
             }
         };
-        let Ok(msg) = Message::decode(&mut Decoder::new(&buf[..n])) else {
+        let Some(msg) = options::decode(&buf[..n]) else {
             tracing::debug!(interface = %iface.cfg.name, %peer, "dhcp: malformed packet ignored");
             continue;
         };
@@ -373,6 +375,7 @@ fn proxy_answer(iface: &BootCtx, req: &Message, reply_kind: MessageType, rk: Rep
         reason: format!("proxy mode: {why}"),
         reply: Some((m, rk)),
         persist: Vec::new(),
+        leased: None,
     }
 }
 
@@ -403,124 +406,20 @@ impl Shared {
             return Answer::silent(format!("leases of VNI `{}` could not be read: {e}", seg.name));
         }
         let cfg = &self.app.config.dhcp;
-        let now = unix_now();
+        let full = Full {
+            seg: &seg,
+            ctx: &iface.ctx,
+            lease_secs: cfg.lease_time.as_secs(),
+            quarantine_secs: cfg.decline_quarantine.as_secs(),
+            now: unix_now(),
+        };
         let Ok(mut tables) = self.leases.lock() else { return Answer::silent("internal: lease table poisoned") };
         let Some(table) = tables.get_mut(&seg.vni_id) else { return Answer::silent("internal: lease table missing") };
-        match kind {
-            MessageType::Discover => match table.offer(mac, options::requested_ip(req), &*seg, now) {
-                None => Answer::silent(format!("VNI `{}`: no free address in the DHCP range", seg.name)),
-                Some(ip) => {
-                    let mut m = reply_to(req, MessageType::Offer, iface.ctx.addr);
-                    m.set_yiaddr(ip);
-                    lease_options(&mut m, &seg, cfg.lease_time.as_secs());
-                    let (file, why) = add_boot(&mut m, req, &iface.ctx);
-                    let reserved =
-                        if seg.reservations.get(&mac) == Some(&ip) { " (the asset's IPAM address)" } else { "" };
-                    Answer {
-                        response: format!("DHCPOFFER {ip}{}", file.map(|f| format!(" {f}")).unwrap_or_default()),
-                        reason: format!("VNI `{}`: offered {ip}{reserved}; {why}", seg.name),
-                        reply: Some((m, ReplyKind::Offer)),
-                        persist: Vec::new(),
-                    }
-                }
-            },
-            MessageType::Request => self.request(iface, req, &seg, table, mac, now),
-            MessageType::Release => match table.release(mac, req.ciaddr(), now) {
-                Some(l) => Answer {
-                    reply: None,
-                    persist: vec![row(&seg.vni_id, &l)],
-                    response: "none".into(),
-                    reason: format!("released {}", l.ip),
-                },
-                None => Answer::silent(format!("RELEASE of {} which this client does not hold", req.ciaddr())),
-            },
-            MessageType::Decline => {
-                let ip = options::requested_ip(req).unwrap_or(Ipv4Addr::UNSPECIFIED);
-                match table.decline(mac, ip, cfg.decline_quarantine.as_secs(), now) {
-                    Some(l) => Answer {
-                        reply: None,
-                        persist: vec![row(&seg.vni_id, &l)],
-                        response: "none".into(),
-                        reason: format!(
-                            "client found {ip} in use: quarantined for {} s",
-                            cfg.decline_quarantine.as_secs()
-                        ),
-                    },
-                    None => Answer::silent(format!("DECLINE of {ip}, which was not offered or leased to this client")),
-                }
-            }
-            MessageType::Inform => {
-                let mut m = reply_to(req, MessageType::Ack, iface.ctx.addr);
-                m.set_ciaddr(req.ciaddr());
-                config_options(&mut m, &seg);
-                Answer {
-                    response: "DHCPACK (configuration only)".into(),
-                    reason: format!("INFORM: VNI `{}` options", seg.name),
-                    reply: Some((m, ReplyKind::Ack)),
-                    persist: Vec::new(),
-                }
-            }
-            _ => Answer::silent("not a client message"),
+        let answer = full.decide(table, req, kind, mac);
+        if let Some(ip) = answer.leased {
+            self.app.boot.neighbors.learn(ip, mac);
         }
-    }
-
-    fn request(
-        &self,
-        iface: &Iface,
-        req: &Message,
-        seg: &DhcpSegment,
-        table: &mut LeaseTable,
-        mac: Mac,
-        now: u64,
-    ) -> Answer {
-        let server_id = options::server_id(req);
-        if let Some(sid) = server_id
-            && sid != iface.ctx.addr
-        {
-            table.withdraw_offer(&mac);
-            return Answer::silent(format!("the client chose server {sid}"));
-        }
-        // SELECTING and INIT-REBOOT name the address in option 50; RENEWING/REBINDING in ciaddr.
-        let (ip, phase) = match (server_id, options::requested_ip(req)) {
-            (Some(_), Some(ip)) => (ip, "selecting"),
-            (None, Some(ip)) if req.ciaddr().is_unspecified() => (ip, "init-reboot"),
-            _ if !req.ciaddr().is_unspecified() => (req.ciaddr(), "renewing"),
-            _ => return Answer::silent("REQUEST without a requested address or ciaddr"),
-        };
-        let nak = |why: String| {
-            let mut m = reply_to(req, MessageType::Nak, iface.ctx.addr);
-            m.opts_mut().insert(DhcpOption::Message(why.clone()));
-            Answer {
-                response: format!("DHCPNAK {ip}"),
-                reason: format!("{phase}: {why}"),
-                reply: Some((m, ReplyKind::Nak)),
-                persist: Vec::new(),
-            }
-        };
-        if !seg.contains(ip) {
-            return nak(format!("{ip} is not on VNI `{}` ({})", seg.name, seg.net));
-        }
-        let lease_secs = self.app.config.dhcp.lease_time.as_secs();
-        let client_id = options::bytes(req, OptionCode::ClientIdentifier).map(<[u8]>::to_vec);
-        let ask = Ask { mac, ip, lease_secs, hostname: options::hostname(req), client_id };
-        match table.request(ask, seg, now) {
-            Err(refusal) => nak(refusal.to_string()),
-            Ok((lease, previous)) => {
-                self.app.boot.neighbors.learn(ip, mac);
-                let mut m = reply_to(req, MessageType::Ack, iface.ctx.addr);
-                m.set_yiaddr(ip).set_ciaddr(req.ciaddr());
-                lease_options(&mut m, seg, lease_secs);
-                let (file, why) = add_boot(&mut m, req, &iface.ctx);
-                let mut persist = vec![row(&seg.vni_id, &lease)];
-                persist.extend(previous.as_ref().map(|p| row(&seg.vni_id, p)));
-                Answer {
-                    response: format!("DHCPACK {ip}{}", file.map(|f| format!(" {f}")).unwrap_or_default()),
-                    reason: format!("{phase}: leased {ip} for {lease_secs} s on VNI `{}`; {why}", seg.name),
-                    reply: Some((m, ReplyKind::Ack)),
-                    persist,
-                }
-            }
-        }
+        answer
     }
 
     /// The relay's segment, else the segment of the address the client has, else the
@@ -547,6 +446,131 @@ impl Shared {
             t.entry(vni_id.to_string()).or_insert(table);
         }
         Ok(())
+    }
+}
+
+/// One full-mode decision, pure: the segment, the interface and the clock in, the answer out.
+struct Full<'a> {
+    seg: &'a DhcpSegment,
+    ctx: &'a BootCtx,
+    lease_secs: u64,
+    quarantine_secs: u64,
+    now: u64,
+}
+
+impl Full<'_> {
+    fn decide(&self, table: &mut LeaseTable, req: &Message, kind: MessageType, mac: Mac) -> Answer {
+        let (seg, now) = (self.seg, self.now);
+        match kind {
+            MessageType::Discover => match table.offer(mac, options::requested_ip(req), seg, now) {
+                None => Answer::silent(format!("VNI `{}`: no free address in the DHCP range", seg.name)),
+                Some(ip) => {
+                    let mut m = reply_to(req, MessageType::Offer, self.ctx.addr);
+                    m.set_yiaddr(ip);
+                    lease_options(&mut m, seg, self.lease_secs);
+                    let (file, why) = add_boot(&mut m, req, self.ctx);
+                    let reserved =
+                        if seg.reservations.get(&mac) == Some(&ip) { " (the asset's IPAM address)" } else { "" };
+                    Answer {
+                        response: format!("DHCPOFFER {ip}{}", file.map(|f| format!(" {f}")).unwrap_or_default()),
+                        reason: format!("VNI `{}`: offered {ip}{reserved}; {why}", seg.name),
+                        reply: Some((m, ReplyKind::Offer)),
+                        persist: Vec::new(),
+                        leased: None,
+                    }
+                }
+            },
+            MessageType::Request => self.request(table, req, mac),
+            MessageType::Release => match table.release(mac, req.ciaddr(), now) {
+                Some(l) => Answer {
+                    reply: None,
+                    persist: vec![row(&seg.vni_id, &l)],
+                    response: "none".into(),
+                    reason: format!("released {}", l.ip),
+                    leased: None,
+                },
+                None => Answer::silent(format!("RELEASE of {} which this client does not hold", req.ciaddr())),
+            },
+            MessageType::Decline => {
+                let ip = options::requested_ip(req).unwrap_or(Ipv4Addr::UNSPECIFIED);
+                match table.decline(mac, ip, self.quarantine_secs, now) {
+                    Some(l) => Answer {
+                        reply: None,
+                        persist: vec![row(&seg.vni_id, &l)],
+                        response: "none".into(),
+                        reason: format!("client found {ip} in use: quarantined for {} s", self.quarantine_secs),
+                        leased: None,
+                    },
+                    None => Answer::silent(format!("DECLINE of {ip}, which was not offered or leased to this client")),
+                }
+            }
+            MessageType::Inform => {
+                let mut m = reply_to(req, MessageType::Ack, self.ctx.addr);
+                m.set_ciaddr(req.ciaddr());
+                config_options(&mut m, seg);
+                Answer {
+                    response: "DHCPACK (configuration only)".into(),
+                    reason: format!("INFORM: VNI `{}` options", seg.name),
+                    reply: Some((m, ReplyKind::Ack)),
+                    persist: Vec::new(),
+                    leased: None,
+                }
+            }
+            _ => Answer::silent("not a client message"),
+        }
+    }
+
+    fn request(&self, table: &mut LeaseTable, req: &Message, mac: Mac) -> Answer {
+        let (seg, now) = (self.seg, self.now);
+        let server_id = options::server_id(req);
+        if let Some(sid) = server_id
+            && sid != self.ctx.addr
+        {
+            table.withdraw_offer(&mac);
+            return Answer::silent(format!("the client chose server {sid}"));
+        }
+        // SELECTING and INIT-REBOOT name the address in option 50; RENEWING/REBINDING in ciaddr.
+        let (ip, phase) = match (server_id, options::requested_ip(req)) {
+            (Some(_), Some(ip)) => (ip, "selecting"),
+            (None, Some(ip)) if req.ciaddr().is_unspecified() => (ip, "init-reboot"),
+            _ if !req.ciaddr().is_unspecified() => (req.ciaddr(), "renewing"),
+            _ => return Answer::silent("REQUEST without a requested address or ciaddr"),
+        };
+        let nak = |why: String| {
+            let mut m = reply_to(req, MessageType::Nak, self.ctx.addr);
+            m.opts_mut().insert(DhcpOption::Message(why.clone()));
+            Answer {
+                response: format!("DHCPNAK {ip}"),
+                reason: format!("{phase}: {why}"),
+                reply: Some((m, ReplyKind::Nak)),
+                persist: Vec::new(),
+                leased: None,
+            }
+        };
+        if !seg.contains(ip) {
+            return nak(format!("{ip} is not on VNI `{}` ({})", seg.name, seg.net));
+        }
+        let lease_secs = self.lease_secs;
+        let client_id = options::bytes(req, OptionCode::ClientIdentifier).map(<[u8]>::to_vec);
+        let ask = Ask { mac, ip, lease_secs, hostname: options::hostname(req), client_id };
+        match table.request(ask, seg, now) {
+            Err(refusal) => nak(refusal.to_string()),
+            Ok((lease, previous)) => {
+                let mut m = reply_to(req, MessageType::Ack, self.ctx.addr);
+                m.set_yiaddr(ip).set_ciaddr(req.ciaddr());
+                lease_options(&mut m, seg, lease_secs);
+                let (file, why) = add_boot(&mut m, req, self.ctx);
+                let mut persist = vec![row(&seg.vni_id, &lease)];
+                persist.extend(previous.as_ref().map(|p| row(&seg.vni_id, p)));
+                Answer {
+                    response: format!("DHCPACK {ip}{}", file.map(|f| format!(" {f}")).unwrap_or_default()),
+                    reason: format!("{phase}: leased {ip} for {lease_secs} s on VNI `{}`; {why}", seg.name),
+                    reply: Some((m, ReplyKind::Ack)),
+                    persist,
+                    leased: Some(ip),
+                }
+            }
+        }
     }
 }
 
@@ -695,5 +719,129 @@ mod tests {
         assert_eq!(m.giaddr(), Ipv4Addr::new(10, 214, 0, 1));
         assert_eq!(m.opts().get(OptionCode::RelayAgentInformation), Some(&DhcpOption::RelayAgentInformation(info)));
         assert_eq!(m.xid(), req.xid());
+    }
+}
+
+/// See `dhcp::fuzzing`. Panics when an invariant breaks.
+pub fn fuzz_packet(table: &mut LeaseTable, bytes: &[u8]) {
+    use crate::ipam::Pool;
+    let Some(req) = options::decode(bytes) else { return };
+    let Some(kind) = req.opts().msg_type() else { return };
+    let net: ipnet::Ipv4Net = "10.213.0.0/24".parse().unwrap_or_default();
+    let range = (Ipv4Addr::new(10, 213, 0, 100), Ipv4Addr::new(10, 213, 0, 110));
+    let Ok(pool) = Pool::new(
+        ipnet::IpNet::V4(net),
+        Some(Ipv4Addr::new(10, 213, 0, 1).into()),
+        Vec::new(),
+        Some(crate::ipam::Range { start: range.0.into(), end: range.1.into() }),
+    ) else {
+        return;
+    };
+    let seg = DhcpSegment {
+        vni_id: "vni_fuzz".into(),
+        name: "fuzz".into(),
+        net,
+        pool,
+        range,
+        gateway: Some(Ipv4Addr::new(10, 213, 0, 1)),
+        dns: vec![Ipv4Addr::new(10, 213, 0, 53)],
+        domain: Some("fuzz.test".into()),
+        ipam_held: Default::default(),
+        reservations: Default::default(),
+    };
+    let ctx = BootCtx {
+        addr: Ipv4Addr::new(10, 213, 0, 1),
+        boot: BootServer {
+            tftp: Ipv4Addr::new(10, 213, 0, 1),
+            http_base: "http://10.213.0.1:8080".into(),
+            efi_binary: boot::EfiBinary::Ipxe,
+        },
+    };
+    let full = Full { seg: &seg, ctx: &ctx, lease_secs: 3600, quarantine_secs: 600, now: 1_000_000 };
+    let check = |a: &Answer, proxy: bool| {
+        let Some((m, _)) = &a.reply else { return };
+        let y = m.yiaddr();
+        if proxy {
+            assert!(y.is_unspecified(), "proxy mode set yiaddr {y}");
+        } else {
+            assert!(y.is_unspecified() || (range.0 <= y && y <= range.1), "yiaddr {y} outside the range");
+        }
+        let bytes = encode(m);
+        assert!(options::decode(&bytes).is_some(), "a reply we encoded does not decode");
+    };
+    if let Some(mac) = client_mac(&req) {
+        check(&full.decide(table, &req, kind, mac), false);
+    }
+    check(&proxy(&ctx, &req, kind), true);
+    check(&boot_server(&ctx, &req, kind), true);
+}
+
+#[cfg(test)]
+mod fuzz_in_suite {
+    use super::*;
+
+    /// A tiny deterministic PRNG (xorshift): the same inputs on every run.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+    }
+
+    fn seeds() -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for (kind, vendor, uc) in [
+            (MessageType::Discover, &b"PXEClient:Arch:00007:UNDI:003016"[..], None),
+            (MessageType::Request, &b"PXEClient:Arch:00000:UNDI:002001"[..], Some(&b"iPXE"[..])),
+            (MessageType::Release, &b"udhcp 1.35.0"[..], None),
+            (MessageType::Decline, &b"HTTPClient:Arch:00016"[..], None),
+            (MessageType::Inform, &b"MSFT 5.0"[..], None),
+        ] {
+            let mut m = Message::new(
+                Ipv4Addr::UNSPECIFIED,
+                Ipv4Addr::UNSPECIFIED,
+                Ipv4Addr::UNSPECIFIED,
+                Ipv4Addr::UNSPECIFIED,
+                &[0x52, 0x54, 0, 1, 2, 3],
+            );
+            m.opts_mut().insert(DhcpOption::MessageType(kind));
+            m.opts_mut().insert(DhcpOption::ClassIdentifier(vendor.to_vec()));
+            m.opts_mut().insert(DhcpOption::ClientSystemArchitecture(7.into()));
+            m.opts_mut().insert(DhcpOption::RequestedIpAddress(Ipv4Addr::new(10, 213, 0, 105)));
+            m.opts_mut().insert(DhcpOption::ServerIdentifier(Ipv4Addr::new(10, 213, 0, 1)));
+            if let Some(uc) = uc {
+                m.opts_mut().insert(DhcpOption::UserClass(uc.to_vec()));
+            }
+            out.push(m.to_vec().unwrap_or_default());
+        }
+        out
+    }
+
+    #[test]
+    fn mutated_and_random_packets_never_panic_or_break_invariants() {
+        let mut rng = Rng(0x1b0a_7e57_d4c9_0001);
+        let mut table = LeaseTable::default();
+        let seeds = seeds();
+        for seed in &seeds {
+            fuzz_packet(&mut table, seed);
+        }
+        for i in 0..20_000 {
+            let mut p = seeds[i % seeds.len()].clone();
+            match rng.next() % 4 {
+                0 => {
+                    for _ in 0..1 + rng.next() % 8 {
+                        let at = (rng.next() as usize) % p.len();
+                        p[at] = rng.next() as u8;
+                    }
+                }
+                1 => p.truncate((rng.next() as usize) % p.len()),
+                2 => p.extend((0..rng.next() % 64).map(|_| rng.next() as u8)),
+                _ => p = (0..rng.next() % 600).map(|_| rng.next() as u8).collect(),
+            }
+            fuzz_packet(&mut table, &p);
+        }
     }
 }
