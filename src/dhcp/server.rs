@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dhcproto::v4::{DhcpOption, Flags, Message, MessageType, Opcode, OptionCode};
-use dhcproto::{Decodable, Decoder, Encodable};
+use dhcproto::Encodable;
 
 use super::boot::{self, BootOffer, BootServer, ClientKind};
 use super::leases::{Ask, Lease, LeaseState, LeaseTable};
