@@ -43,11 +43,12 @@ topology() {
 perfdhcp_step() {
   local ns=$1 rate=$2 out
   out=$(ip netns exec "$ns" taskset -c 1 perfdhcp -4 -l ibc0 -r "$rate" -R 10000000 -p "$STEP_SECS" \
-        -W 2000000 -t 0 "$SRV_IP" 2>&1 || true)
-  python3 - "$out" <<'PY'
+        -W 2000000 "$SRV_IP" 2>&1 || true)
+  python3 - "$out" "$STEP_SECS" <<'PY'
 import re, sys
 out = sys.argv[1]
 rate = re.search(r"Rate: ([0-9.]+) 4-way", out)
+secs = float(sys.argv[2])
 sent = [int(x) for x in re.findall(r"sent packets: (\d+)", out)]
 recv = [int(x) for x in re.findall(r"received packets: (\d+)", out)]
 avg = [float(x) for x in re.findall(r"avg delay: ([0-9.]+) ms", out)]
@@ -55,7 +56,8 @@ if not rate or len(sent) < 2:
     print("0 100 0"); sys.exit()
 # Drops over the whole exchange: DISCOVERs not ending in an ACK.
 drops = 100.0 * (1 - recv[1] / sent[0]) if sent[0] else 100.0
-print(f"{float(rate.group(1)):.0f} {max(drops, 0):.2f} {sum(avg[:2]):.2f}")
+# perfdhcp's own "Rate" divides by the run including the -W wait: count ACKs over the period.
+print(f"{recv[1] / secs:.0f} {max(drops, 0):.2f} {sum(avg[:2]):.2f}")
 PY
 }
 

@@ -59,7 +59,8 @@ impl Default for Limits {
 }
 
 const QUEUE: usize = 65_536;
-const BATCH: usize = 1_000;
+/// Small enough that a batch holds the bulk-writer turn only briefly (DHCP commits wait on it).
+const BATCH: usize = 256;
 const PRUNE_EVERY: Duration = Duration::from_secs(15);
 
 #[derive(Clone)]

@@ -60,6 +60,7 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Pending>) {
         rows.clear();
         rows.extend(batch.iter().flat_map(|p| p.rows.iter().cloned()));
         let started = Instant::now();
+        let turn = store.bulk_write_turn().await;
         let result = match conn.as_mut() {
             Some(c) => commit(c, &rows, store.backend()).await,
             None => match open(&store).await {
@@ -71,6 +72,7 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Pending>) {
                 Err(e) => Err(e),
             },
         };
+        drop(turn);
         match result {
             Ok(()) => {
                 tracing::trace!(leases = rows.len(), replies = batch.len(), took = ?started.elapsed(), "dhcp: committed");

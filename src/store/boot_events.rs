@@ -4,6 +4,8 @@ use sqlx::FromRow;
 
 use super::Store;
 
+const ROWS_PER_STATEMENT: usize = 100;
+
 #[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
 pub struct BootEventRow {
     #[serde(skip)]
@@ -25,24 +27,28 @@ pub struct BootEventRow {
 }
 
 impl Store {
-    /// Inserts events in one transaction (one statement per event: portable across both engines,
-    /// and cheap inside one transaction).
+    /// Inserts events in one transaction, many rows per statement (a round trip per row would
+    /// cost more than the rows).
     pub async fn boot_events_insert(&self, events: &[BootEventRow]) -> Result<(), sqlx::Error> {
+        let _turn = self.bulk_write_turn().await;
         let mut tx = self.begin().await?;
-        for e in events {
-            sqlx::query(
-                "INSERT INTO boot_events (mac, ip, at, source, request, response, reason) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(&e.mac)
-            .bind(&e.ip)
-            .bind(&e.at)
-            .bind(&e.source)
-            .bind(&e.request)
-            .bind(&e.response)
-            .bind(&e.reason)
-            .execute(&mut *tx)
-            .await?;
+        for chunk in events.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO boot_events (mac, ip, at, source, request, response, reason) VALUES {}",
+                super::values_placeholders(chunk.len(), 7)
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for e in chunk {
+                q = q
+                    .bind(&e.mac)
+                    .bind(&e.ip)
+                    .bind(&e.at)
+                    .bind(&e.source)
+                    .bind(&e.request)
+                    .bind(&e.response)
+                    .bind(&e.reason);
+            }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await
     }

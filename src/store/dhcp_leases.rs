@@ -5,6 +5,8 @@ use sqlx::{AnyConnection, FromRow};
 
 use super::Store;
 
+const ROWS_PER_STATEMENT: usize = 100;
+
 #[derive(Debug, Clone, FromRow)]
 pub struct LeaseRow {
     pub vni_id: String,
@@ -30,27 +32,37 @@ impl Store {
         .await
     }
 
-    /// Writes `rows` (insert or replace per segment and address) on `conn`, in the caller's
-    /// transaction.
+    /// Writes `rows` (insert or replace per segment and address; for a key given twice, the last
+    /// row wins) on `conn`, in the caller's transaction, many rows per statement.
     pub async fn dhcp_leases_upsert(conn: &mut AnyConnection, rows: &[LeaseRow]) -> Result<(), sqlx::Error> {
+        // One statement must not touch a row twice (PostgreSQL refuses): keep each key's last row.
+        let mut last: std::collections::HashMap<(&str, &str), &LeaseRow> = std::collections::HashMap::new();
         for r in rows {
-            sqlx::query(
+            last.insert((r.vni_id.as_str(), r.address.as_str()), r);
+        }
+        let unique: Vec<&LeaseRow> = last.into_values().collect();
+        for chunk in unique.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
                 "INSERT INTO dhcp_leases (vni_id, address, mac, client_id, hostname, state, expires_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 VALUES {} \
                  ON CONFLICT (vni_id, address) DO UPDATE SET mac = excluded.mac, client_id = excluded.client_id, \
                  hostname = excluded.hostname, state = excluded.state, expires_at = excluded.expires_at, \
                  updated_at = excluded.updated_at",
-            )
-            .bind(&r.vni_id)
-            .bind(&r.address)
-            .bind(&r.mac)
-            .bind(&r.client_id)
-            .bind(&r.hostname)
-            .bind(&r.state)
-            .bind(r.expires_at)
-            .bind(&r.updated_at)
-            .execute(&mut *conn)
-            .await?;
+                super::values_placeholders(chunk.len(), 8)
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for r in chunk {
+                q = q
+                    .bind(&r.vni_id)
+                    .bind(&r.address)
+                    .bind(&r.mac)
+                    .bind(&r.client_id)
+                    .bind(&r.hostname)
+                    .bind(&r.state)
+                    .bind(r.expires_at)
+                    .bind(&r.updated_at);
+            }
+            q.execute(&mut *conn).await?;
         }
         Ok(())
     }

@@ -60,6 +60,21 @@ pub struct Store {
     pages: page_cache::PageCache,
     /// Per-VNI start of the next-free scan (`Store::allocation_hint`).
     alloc_hints: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
+    /// Taken by this process's high-rate background writers (DHCP lease commits, the boot
+    /// timeline) around their transactions: on SQLite they would otherwise meet as SQLITE_BUSY and
+    /// back off in the busy handler's millisecond sleeps.
+    bulk_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+/// `($1, $2), ($3, $4)` for `rows` rows of `cols` columns: a multi-row VALUES list.
+pub(crate) fn values_placeholders(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let marks: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
+            format!("({})", marks.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Store {
@@ -121,7 +136,18 @@ impl Store {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await.map_err(StoreError::Migrate)?;
-        Ok(Store { pool, backend, pages: Default::default(), alloc_hints: Default::default() })
+        Ok(Store {
+            pool,
+            backend,
+            pages: Default::default(),
+            alloc_hints: Default::default(),
+            bulk_writer: Default::default(),
+        })
+    }
+
+    /// Serialises this process's bulk writers (see the field); held for one transaction.
+    pub async fn bulk_write_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.bulk_writer.lock().await
     }
 
     pub fn backend(&self) -> Backend {
