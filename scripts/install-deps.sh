@@ -15,6 +15,14 @@ PACKAGES=(
     iproute2
     iputils-ping
     procps
+    # TFTP (tests/tftp.rs, bench/tftp.sh): real iPXE binaries, the tftp-hpa client and server
+    # (the server is only run by the benchmark, in a namespace; Debian's policy-rc.d in our images
+    # keeps the packaged service from starting), busybox's tftp, nftables for the packet-loss test.
+    ipxe
+    tftp-hpa
+    tftpd-hpa
+    busybox-static
+    nftables
 )
 
 missing=()

@@ -60,6 +60,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     // Webhook deliveries: pending ones left by a previous run (or another appliance's expired
     // lease) are picked up on the first round.
     let deliveries = tokio::spawn(crate::webhooks::run(app.clone()));
+    // TFTP only on the named interfaces' addresses; none named, no socket at all.
+    let tftp = crate::tftp::start_from_config(&config, app.boot.clone());
 
     let router = crate::http::router(app.clone());
     let mut servers = tokio::task::JoinSet::new();
@@ -74,6 +76,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     prune.abort();
     deliveries.abort();
+    if let Some(t) = tftp {
+        t.abort();
+    }
     tracing::info!("ironbay stopped");
     Ok(())
 }
