@@ -23,6 +23,9 @@ const SERVER: &str = "10.213.0.1";
 const CLIENT_IP: &str = "10.213.0.50";
 const FILES: [&str; 2] = ["ipxe.efi", "undionly.kpxe"];
 
+/// Extra options a request carries, as sent.
+type ExtraOptions = Vec<(String, String)>;
+
 struct Setup {
     lab: Lab,
     client: ClientNs,
@@ -188,7 +191,7 @@ async fn windowsize_and_large_blocks_arrive_byte_identical() {
 async fn traversal_writes_unknown_files_and_bad_options_are_refused_with_the_right_code() {
     let s = setup().await;
     let server = s.server();
-    let cases: [(&str, Vec<(String, String)>, &str); 8] = [
+    let cases: [(&str, ExtraOptions, &str); 8] = [
         ("../../etc/passwd", vec![], "ERROR 2 "),
         ("pxe/../../x", vec![], "ERROR 2 "),
         ("../secret.txt", vec![], "ERROR 2 "),
@@ -271,25 +274,28 @@ async fn twenty_concurrent_transfers_are_all_byte_identical() {
     .await;
 }
 
-/// The kernel here has no `sch_netem`, so loss is made with nftables in the client namespace:
-/// 10% of the UDP datagrams dropped each way (requests to port 69 spared). The transfer state
-/// machine's own loss test (`tftp::transfer` unit tests) runs at 20% both ways.
+/// The kernel here has no `sch_netem`, so loss is made with nftables: 10% of the UDP datagrams
+/// dropped on arrival in each direction (input hooks in the client and the server namespace;
+/// dropping on output would fail the sender's `send` with EPERM instead of losing the packet),
+/// requests to port 69 spared. The transfer state machine's own loss test (`tftp::transfer` unit
+/// tests) runs at 20% both ways.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transfers_survive_packet_loss() {
     let s = setup().await;
-    let rules = "table inet ibloss {\n\
-        chain in { type filter hook input priority 0; udp sport != 69 numgen random mod 100 < 10 drop; }\n\
-        chain out { type filter hook output priority 0; udp dport != 69 numgen random mod 100 < 10 drop; }\n\
-        }\n";
-    let rules_file = s.out.path().join("loss.nft");
-    std::fs::write(&rules_file, rules).expect("rules");
-    let o = s.run("nft", &["-f", &rules_file.display().to_string()]);
-    assert!(o.status.success(), "nft (package nftables): {}", String::from_utf8_lossy(&o.stderr));
+    for (ns, port_rule) in [(&s.client.ns, "udp sport != 69"), (&s.lab.server_ns, "udp dport != 69")] {
+        let rules = format!(
+            "table inet ibloss {{\n  chain in {{ type filter hook input priority 0; {port_rule} numgen random mod 100 < 10 drop; }}\n}}\n"
+        );
+        let rules_file = s.out.path().join(format!("{ns}.nft"));
+        std::fs::write(&rules_file, rules).expect("rules");
+        let o = s.lab.command(ns, "nft").args(["-f", &rules_file.display().to_string()]).output().expect("nft");
+        assert!(o.status.success(), "nft (package nftables): {}", String::from_utf8_lossy(&o.stderr));
+    }
 
     let dest = s.download("lossy-curl");
     let url = format!("tftp://{SERVER}/undionly.kpxe");
-    // curl asks for `timeout` = its connect timeout / 3 (at least 1 s): 1 s here, as the server's
-    // default, instead of the 5 s it asks for otherwise.
+    // curl asks for `timeout` = its connect timeout / 3 (at least 1 s): 1 s here, instead of the
+    // 5 s it asks for otherwise, which would make every loss cost 5 s.
     let o = s.run(
         "curl",
         &["-sS", "--connect-timeout", "3", "--tftp-blksize", "1468", "-o", &dest.display().to_string(), &url],

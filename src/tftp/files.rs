@@ -67,12 +67,19 @@ impl Content {
 
 type Key = (PathBuf, SystemTime, u64);
 
+/// Contents by canonical path, with the total bytes held.
+#[derive(Default)]
+struct Cache {
+    entries: HashMap<PathBuf, (Key, Arc<[u8]>)>,
+    total: u64,
+}
+
 /// The served directory with its cache.
 pub struct PxeFiles {
     configured: PathBuf,
     /// Canonicalised once, when it first exists (the directory may be created after start).
     root: Mutex<Option<PathBuf>>,
-    cache: Mutex<(HashMap<PathBuf, (Key, Arc<[u8]>)>, u64)>,
+    cache: Mutex<Cache>,
 }
 
 impl PxeFiles {
@@ -126,22 +133,21 @@ impl PxeFiles {
             .map_err(|_| Refusal::Forbidden("cannot read the file"))?;
         let bytes: Arc<[u8]> = bytes.into();
         if let Ok(mut c) = self.cache.lock() {
-            let (map, total) = &mut *c;
-            if *total + len > CACHE_BUDGET {
-                map.clear();
-                *total = 0;
+            if c.total + len > CACHE_BUDGET {
+                c.entries.clear();
+                c.total = 0;
             }
-            if let Some(((_, _, old), _)) = map.insert(path, (key, bytes.clone())) {
-                *total -= old;
+            if let Some(((_, _, old), _)) = c.entries.insert(path, (key, bytes.clone())) {
+                c.total -= old;
             }
-            *total += len;
+            c.total += len;
         }
         Ok(Content::Memory(bytes))
     }
 
     fn cached(&self, key: &Key) -> Option<Arc<[u8]>> {
         let c = self.cache.lock().ok()?;
-        c.0.get(&key.0).filter(|(k, _)| k == key).map(|(_, b)| b.clone())
+        c.entries.get(&key.0).filter(|(k, _)| k == key).map(|(_, b)| b.clone())
     }
 }
 

@@ -12,7 +12,8 @@
 //!   option values (no error 8), and its `Handler` only opens files: the outcome of a transfer
 //!   (bytes acknowledged, retransmissions, client abort, timeout) is not reported back, which the
 //!   boot timeline needs ("why didn't it boot?").
-//! What we need is small (read-only, octet, one sender state machine), so it is four files:
+//!
+//! What we need is small (read-only, octet, one sender state machine), so it is a few files:
 //! `packet` (bytes ⇄ typed packets, pure), `options` (negotiation, pure), `files` (the jail and
 //! the content cache), `transfer` (the sender state machine and its timer loop) and `server`
 //! (sockets, interfaces, timeline), plus `netif` (interface addresses and MTU).

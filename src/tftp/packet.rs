@@ -261,7 +261,7 @@ fn parse_options(body: &[u8]) -> Result<Vec<(String, String)>, ParseError> {
 }
 
 fn pairs(f: &[&str]) -> Result<Vec<(String, String)>, ParseError> {
-    if f.len() % 2 != 0 {
+    if !f.len().is_multiple_of(2) {
         return Err(ParseError::OddOptions);
     }
     Ok(f.chunks_exact(2).map(|p| (p[0].to_ascii_lowercase(), p[1].to_string())).collect())
@@ -281,7 +281,7 @@ mod tests {
 
     #[test]
     fn parses_a_request_with_options() {
-        let p = Packet::parse(b"\x00\x01ipxe.efi\0OCTET\0BlkSize\01468\0windowsize\08\0tsize\00\0").unwrap();
+        let p = Packet::parse(b"\x00\x01ipxe.efi\0OCTET\0BlkSize\x001468\0windowsize\x008\0tsize\x000\0").unwrap();
         assert_eq!(p, rrq("ipxe.efi", &[("blksize", "1468"), ("windowsize", "8"), ("tsize", "0")]));
         let Packet::Rrq(r) = &p else { unreachable!() };
         assert_eq!(r.option("windowsize"), Some("8"));
@@ -316,7 +316,7 @@ mod tests {
             Packet::parse(b"\x00\x05\x00\x01gone"),
             Ok(Packet::Error { code: ErrorCode::FileNotFound, message: "gone".into() })
         );
-        assert_eq!(Packet::parse(b"\x00\x06tsize\0123\0"), Ok(Packet::Oack(vec![("tsize".into(), "123".into())])));
+        assert_eq!(Packet::parse(b"\x00\x06tsize\x00123\0"), Ok(Packet::Oack(vec![("tsize".into(), "123".into())])));
     }
 
     #[test]
@@ -324,7 +324,7 @@ mod tests {
         let e = Packet::Error { code: ErrorCode::AccessViolation, message: "read-only server".into() };
         assert_eq!(e.to_bytes(), b"\x00\x05\x00\x02read-only server\0");
         let o = Packet::Oack(vec![("blksize".into(), "1468".into()), ("tsize".into(), "850528".into())]);
-        assert_eq!(o.to_bytes(), b"\x00\x06blksize\01468\0tsize\0850528\0");
+        assert_eq!(o.to_bytes(), b"\x00\x06blksize\x001468\0tsize\x00850528\0");
     }
 
     /// xorshift64*: deterministic, no dependency.
@@ -347,12 +347,12 @@ mod tests {
     #[test]
     fn random_and_mutated_input_never_panics_and_round_trips() {
         let seeds: Vec<Vec<u8>> = vec![
-            b"\x00\x01ipxe.efi\0octet\0blksize\01468\0windowsize\08\0tsize\00\0".to_vec(),
+            b"\x00\x01ipxe.efi\0octet\0blksize\x001468\0windowsize\x008\0tsize\x000\0".to_vec(),
             b"\x00\x02upload\0netascii\0".to_vec(),
             b"\x00\x03\x00\x01hello".to_vec(),
             b"\x00\x04\xff\xff".to_vec(),
             b"\x00\x05\x00\x01File not found\0".to_vec(),
-            b"\x00\x06blksize\0512\0".to_vec(),
+            b"\x00\x06blksize\x00512\0".to_vec(),
         ];
         let mut rng = Rng(0x1b0a_7f7f_0000_0001);
         let mut parsed = 0;
