@@ -35,6 +35,8 @@ PACKAGES=(
     linux-image-amd64
     openipmi
     ipmitool
+    # nftables: the TFTP packet-loss test drops datagrams on arrival.
+    nftables
 )
 
 missing=()

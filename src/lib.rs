@@ -16,4 +16,5 @@ pub mod policy;
 pub mod secret;
 pub mod server;
 pub mod store;
+pub mod tftp;
 pub mod webhooks;

@@ -60,6 +60,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     // Webhook deliveries: pending ones left by a previous run (or another appliance's expired
     // lease) are picked up on the first round.
     let deliveries = tokio::spawn(crate::webhooks::run(app.clone()));
+    // TFTP only on the named interfaces' addresses; none named, no socket at all.
+    let tftp = crate::tftp::start_from_config(&config, app.boot.clone());
 
     // DHCP on the interfaces named in config only (none named: no socket at all).
     let dhcp = crate::dhcp::server::start(app.clone()).await;
@@ -78,6 +80,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     prune.abort();
     deliveries.abort();
     dhcp.iter().for_each(tokio::task::JoinHandle::abort);
+    if let Some(t) = tftp {
+        t.abort();
+    }
     tracing::info!("ironbay stopped");
     Ok(())
 }

@@ -132,6 +132,12 @@ async fn dhclient_obtains_renews_and_releases_a_lease() {
     let app = appliance(&lab, full_mode(), &[]).await;
     let admin = app.admin().await;
     let vni = create_rack_a(&admin).await;
+    let health = eventually("DHCP bound", 10, || async {
+        let h = admin.get("/api/v1/health").await.json;
+        if h["services"]["dhcp"]["state"] == "up" { Ok(h) } else { Err(h.to_string()) }
+    })
+    .await;
+    assert_eq!(health["services"]["dhcp"]["detail"], "10.213.0.1:67", "{health}");
     let client = lab.add_client();
     let mac = mac_of(&lab, &client);
     let dir = tempfile::tempdir().expect("tmp");

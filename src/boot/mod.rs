@@ -1,9 +1,13 @@
 //! What the boot services share: the boot timeline (`journal`), discovery of unknown machines
-//! (`discovery`) and which MAC an IP address belongs to (`neighbors`).
+//! (`discovery`), which MAC an IP address belongs to (`neighbors`) and where the services listen
+//! (for the health report).
 
 pub mod discovery;
 pub mod journal;
 pub mod neighbors;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 use crate::store::Store;
 
@@ -13,6 +17,36 @@ pub struct BootShared {
     pub journal: journal::BootJournal,
     pub discovery: discovery::Discovery,
     pub neighbors: neighbors::Neighbors,
+    /// The TFTP listeners bound right now.
+    pub tftp: Listening,
+    /// The DHCP sockets bound right now (the interface's address; the socket itself is bound to
+    /// the device).
+    pub dhcp: Listening,
+}
+
+/// The addresses a boot service is bound to at the moment (interfaces come and go).
+#[derive(Clone, Default)]
+pub struct Listening(Arc<Mutex<Vec<SocketAddr>>>);
+
+impl Listening {
+    pub fn add(&self, addr: SocketAddr) {
+        if let Ok(mut v) = self.0.lock()
+            && !v.contains(&addr)
+        {
+            v.push(addr);
+            v.sort();
+        }
+    }
+
+    pub fn remove(&self, addr: SocketAddr) {
+        if let Ok(mut v) = self.0.lock() {
+            v.retain(|a| *a != addr);
+        }
+    }
+
+    pub fn addresses(&self) -> Vec<SocketAddr> {
+        self.0.lock().map(|v| v.clone()).unwrap_or_default()
+    }
 }
 
 impl BootShared {
@@ -22,6 +56,8 @@ impl BootShared {
             journal: journal::BootJournal::start(store.clone(), journal::Limits::default()),
             discovery: discovery::Discovery::start(store.clone()),
             neighbors: neighbors::Neighbors::default(),
+            tftp: Listening::default(),
+            dhcp: Listening::default(),
         }
     }
 }

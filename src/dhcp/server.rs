@@ -115,6 +115,7 @@ async fn serve_interface(shared: Arc<Shared>, cfg: DhcpInterface) {
     };
     let mode = cfg.mode;
     tracing::info!(interface = %cfg.name, %addr, mode = ?mode, vni = cfg.vni.as_deref().unwrap_or("-"), "dhcp: serving");
+    shared.app.boot.dhcp.add(std::net::SocketAddr::V4(SocketAddrV4::new(addr, reply::SERVER_PORT)));
     let iface = Arc::new(Iface { cfg, ctx: BootCtx { addr, boot }, socket: main });
     if mode == DhcpMode::Proxy {
         match bind(PXE_PORT, false) {

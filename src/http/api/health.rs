@@ -53,19 +53,31 @@ pub async fn health(State(app): State<App>) -> (StatusCode, Json<Health>) {
             ServiceHealth { state: "down", detail: Some(app.store.backend().name().into()), latency_ms: None }
         }
     };
-    let dhcp_detail =
-        if app.config.dhcp.interfaces.is_empty() { "no interfaces configured" } else { "not in this build yet" };
-    let ok = database.state == "up";
+    let tftp = listening_health(&app, &app.boot.tftp);
+    let dhcp = listening_health(&app, &app.boot.dhcp);
+    let ok = database.state == "up" && tftp.state != "down" && dhcp.state != "down";
     let body = Health {
         status: if ok { "ok" } else { "degraded" },
         version: env!("CARGO_PKG_VERSION"),
         uptime_secs: app.started.elapsed().as_secs(),
-        services: Services {
-            database,
-            api: ServiceHealth { state: "up", detail: None, latency_ms: None },
-            dhcp: ServiceHealth { state: "disabled", detail: Some(dhcp_detail.into()), latency_ms: None },
-            tftp: ServiceHealth { state: "disabled", detail: Some("not in this build yet".into()), latency_ms: None },
-        },
+        services: Services { database, api: ServiceHealth { state: "up", detail: None, latency_ms: None }, dhcp, tftp },
     };
     (if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
+}
+
+/// `up` with the bound addresses; `down` when interfaces are named but none has an address yet.
+/// DHCP and TFTP: disabled without named interfaces, down until an interface has an address to
+/// bind, else up with where they listen.
+fn listening_health(app: &App, bound: &crate::boot::Listening) -> ServiceHealth {
+    if app.config.dhcp.interfaces.is_empty() {
+        return ServiceHealth { state: "disabled", detail: Some("no interfaces configured".into()), latency_ms: None };
+    }
+    let bound = bound.addresses();
+    if bound.is_empty() {
+        let names: Vec<&str> = app.config.dhcp.interfaces.iter().map(|i| i.name.as_str()).collect();
+        let detail = format!("no IPv4 address bound yet on {}", names.join(", "));
+        return ServiceHealth { state: "down", detail: Some(detail), latency_ms: None };
+    }
+    let list: Vec<String> = bound.iter().map(ToString::to_string).collect();
+    ServiceHealth { state: "up", detail: Some(list.join(", ")), latency_ms: None }
 }
