@@ -15,6 +15,10 @@ PACKAGES=(
     iproute2
     iputils-ping
     procps
+    # iPXE binaries served over TFTP and HTTP (scripts/install-pxe.sh copies them into pxe/).
+    ipxe
+    # The HTTP image-serving benchmark's peer (bench/http_images.sh).
+    nginx
 )
 
 missing=()
