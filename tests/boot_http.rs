@@ -220,7 +220,9 @@ async fn unknown_mac_is_discovered(backend: Backend) {
 
     let audit = admin.get(&format!("/api/v1/audit?action=asset.discovered&target_id={id}")).await;
     assert_eq!(audit.json["meta"]["total"], 1, "{}", audit.text);
-    assert_eq!(audit.json["data"][0]["details"]["via"], "http", "{}", audit.text);
+    let details: Value =
+        serde_json::from_str(audit.json["data"][0]["details"].as_str().unwrap_or("")).unwrap_or_default();
+    assert_eq!((details["via"].as_str(), details["mac"].as_str()), (Some("http"), Some(mac)), "{}", audit.text);
 
     // Asking again finds the same asset: still one, same id.
     let (_, again, _) = script(&app, &format!("?mac={mac}&arch=x86_64")).await;
