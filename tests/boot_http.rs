@@ -114,6 +114,9 @@ async fn set_state(store: &Store, id: &str, state: AssetState) {
     tx.commit().await.unwrap();
 }
 
+/// Hostname, MAC, state to move to (None: stays `available`), tags, and the script expected.
+type StateCase = (&'static str, &'static str, Option<AssetState>, &'static [&'static str], &'static str);
+
 async fn script_per_state(backend: Backend) {
     let app = Appliance::start(backend).await;
     let admin = app.admin().await;
@@ -121,7 +124,7 @@ async fn script_per_state(backend: Backend) {
     let tokens = appliance_tokens(&app);
     let now = chrono::Utc::now().timestamp();
 
-    let cases: [(&str, &str, Option<AssetState>, &[&str], &str); 7] = [
+    let cases: [StateCase; 7] = [
         ("avail", "52:54:00:00:01:01", None, &[], "agent"),
         ("prov", "52:54:00:00:01:02", Some(AssetState::Provisioning), &[], "agent"),
         ("wipe", "52:54:00:00:01:03", Some(AssetState::Wiping), &[], "agent"),
@@ -274,13 +277,18 @@ async fn bad_input_is_refused_and_creates_nothing() {
         text.contains(&format!("chain --replace --autofree {}/boot.ipxe?mac=${{netX/mac}}&uuid=${{uuid}}", app.base)),
         "{text}"
     );
-    let bad: Value = eventually("a 400 in the boot timeline", 20, || async {
-        let r = admin.get("/api/v1/boot-events").await;
-        let rows = r.json["data"].as_array().cloned().unwrap_or_default();
-        rows.into_iter().find(|e| e["response"] == "400 bad request script").ok_or(r.text)
-    })
-    .await;
+    let bad = boot_event(&admin, "a 400 in the boot timeline", |e| e["response"] == "400 bad request script").await;
     assert_eq!(bad["source"], "http");
+}
+
+/// The newest boot-timeline row (any client) that `matches`, once it is there.
+async fn boot_event(admin: &Client, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
+    eventually(what, 20, || async {
+        let r = admin.get("/api/v1/boot-events?limit=500").await;
+        let rows = r.json["data"].as_array().cloned().unwrap_or_default();
+        rows.into_iter().find(|e| matches(e)).ok_or(r.text)
+    })
+    .await
 }
 
 fn curl(args: &[&str]) -> std::process::Output {
@@ -319,12 +327,8 @@ async fn pxe_binaries_are_byte_identical() {
         assert!(r.bytes().await.unwrap() == want, "{f} differs when fetched by reqwest");
     }
     let admin = app.admin().await;
-    let row: Value = eventually("the /pxe request in the boot timeline", 20, || async {
-        let r = admin.get("/api/v1/boot-events").await;
-        let rows = r.json["data"].as_array().cloned().unwrap_or_default();
-        rows.into_iter().find(|e| e["request"] == "GET /pxe/ipxe.efi").ok_or(r.text)
-    })
-    .await;
+    let row =
+        boot_event(&admin, "the /pxe request in the boot timeline", |e| e["request"] == "GET /pxe/ipxe.efi").await;
     assert_eq!(row["source"], "http");
     assert_eq!(row["ip"], "127.0.0.1");
     let len = std::fs::metadata("/usr/lib/ipxe/ipxe.efi").unwrap().len();
@@ -415,12 +419,8 @@ async fn ranges_and_conditional_requests() {
     assert_eq!(r.headers()["content-type"], "text/plain; charset=utf-8");
 
     let admin = app.admin().await;
-    let row: Value = eventually("a range request in the boot timeline", 20, || async {
-        let r = admin.get("/api/v1/boot-events?limit=500").await;
-        let rows = r.json["data"].as_array().cloned().unwrap_or_default();
-        rows.into_iter().find(|e| e["response"] == format!("206 bytes 0-1023/{len}")).ok_or(r.text)
-    })
-    .await;
+    let want = format!("206 bytes 0-1023/{len}");
+    let row = boot_event(&admin, "a range request in the boot timeline", |e| e["response"] == want.as_str()).await;
     assert_eq!(row["request"], "GET /images/disk.img range=bytes=0-1023");
     assert_eq!(row["source"], "http");
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -111,37 +111,27 @@ async fn boot_script(
     }
 }
 
-async fn pxe_file(
-    State(app): State<App>,
+/// What a file handler needs from the request besides the app.
+#[derive(FromRequestParts)]
+struct FileRequest {
     peer: ConnectInfo<SocketAddr>,
     method: Method,
     headers: HeaderMap,
     uri: Uri,
-) -> Response {
+}
+
+async fn pxe_file(State(app): State<App>, req: FileRequest) -> Response {
     let root = app.config.boot.pxe_dir.clone();
-    file(app, root, "/pxe/", peer, method, headers, uri).await
+    file(app, root, "/pxe/", req).await
 }
 
-async fn image_file(
-    State(app): State<App>,
-    peer: ConnectInfo<SocketAddr>,
-    method: Method,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
+async fn image_file(State(app): State<App>, req: FileRequest) -> Response {
     let root = app.config.boot.images_dir.clone();
-    file(app, root, "/images/", peer, method, headers, uri).await
+    file(app, root, "/images/", req).await
 }
 
-async fn file(
-    app: App,
-    root: PathBuf,
-    prefix: &'static str,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
+async fn file(app: App, root: PathBuf, prefix: &'static str, req: FileRequest) -> Response {
+    let FileRequest { peer: ConnectInfo(peer), method, headers, uri } = req;
     let mut request = describe(&method, &uri);
     if let Some(r) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
         request.push_str(&format!(" range={}", r.chars().take(100).collect::<String>()));

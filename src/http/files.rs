@@ -76,7 +76,7 @@ fn none_match(value: &str, etag: &str) -> bool {
     value.trim() == "*" || value.split(',').any(|t| bare(t) == bare(etag))
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
