@@ -64,8 +64,12 @@ const IMAGE_LEN: usize = 1 << 20;
 
 /// Deterministic, incompressible-looking bytes (xorshift), so every range differs from its neighbours.
 fn image_bytes() -> Vec<u8> {
+    pseudo_random(IMAGE_LEN)
+}
+
+fn pseudo_random(len: usize) -> Vec<u8> {
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..IMAGE_LEN)
+    (0..len)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 7;
@@ -413,6 +417,19 @@ async fn ranges_and_conditional_requests() {
     let out = curl(&["-sS", "-I", &url]);
     let head = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
     assert!(head.contains(&format!("content-length: {}", len / 2)), "{head}");
+
+    // Larger than several read chunks (2 MiB), with buffers reused between them: whole and across
+    // chunk boundaries, byte for byte.
+    let big = pseudo_random((5 << 20) + 123);
+    std::fs::write(dirs.images().join("big.img"), &big).unwrap();
+    let big_url = app.url("/images/big.img");
+    let r = http.get(&big_url).send().await.unwrap();
+    assert_eq!(r.headers()["content-length"], big.len().to_string().as_str());
+    assert!(r.bytes().await.unwrap() == big, "big.img whole");
+    let (a, b) = ((2 << 20) - 10, (4 << 20) + 10);
+    let r = http.get(&big_url).header("range", format!("bytes={a}-{b}")).send().await.unwrap();
+    assert_eq!(r.status(), 206);
+    assert!(r.bytes().await.unwrap() == big[a..=b], "big.img across chunk boundaries");
 
     // Scripts are text.
     let r = http.get(app.url("/images/hello.ipxe")).send().await.unwrap();

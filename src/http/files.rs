@@ -1,12 +1,14 @@
 //! Serving one boot file over HTTP: conditional requests (`If-None-Match`, `If-Modified-Since`,
 //! `If-Range`), a single byte range (206 / 416), `HEAD`, and a body streamed in large chunks.
 //! tower-http's `ServeDir` reads 64 KiB at a time (~550 MB/s here); disk images need more, so the
-//! body is read in `CHUNK`-sized blocks on the blocking pool, one block ahead of the socket, each
-//! handed to hyper without a copy. Multiple ranges are answered with the whole file (200), which
-//! RFC 9110 allows; nothing that boots asks for them. Never compressed.
+//! body is read in `CHUNK`-sized blocks on the blocking pool, a block or two ahead of the socket,
+//! each handed to hyper without a copy, in buffers reused once hyper has sent them. Multiple ranges
+//! are answered with the whole file (200), which RFC 9110 allows; nothing that boots asks for them.
+//! Never compressed.
 
 use std::io::Read;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use axum::body::Body;
@@ -162,6 +164,7 @@ fn done(r: Result<Response, axum::http::Error>, summary: String) -> Served {
 fn stream(file: BootFile, start: u64, count: u64) -> Body {
     let (tx, rx) = mpsc::channel(AHEAD);
     tokio::spawn(async move {
+        let pool = BufferPool::default();
         let mut file = file.file;
         let mut offset = start;
         let end = start + count;
@@ -171,8 +174,8 @@ fn stream(file: BootFile, start: u64, count: u64) -> Body {
         }
         while offset < end {
             let want = usize::try_from(end - offset).unwrap_or(CHUNK).min(CHUNK);
+            let mut buf = pool.take();
             let read = tokio::task::spawn_blocking(move || {
-                let mut buf = Vec::with_capacity(want);
                 // `read_to_end` on a `File` reads into the spare capacity: no zeroing, no copy.
                 let r = (&file).take(want as u64).read_to_end(&mut buf);
                 (file, r.map(|_| buf))
@@ -181,7 +184,7 @@ fn stream(file: BootFile, start: u64, count: u64) -> Body {
             let Ok((f, r)) = read else { return };
             file = f;
             let chunk = match r {
-                Ok(buf) if buf.len() == want => Ok(Bytes::from(buf)),
+                Ok(buf) if buf.len() == want => Ok(pool.bytes(buf)),
                 // The file shrank under us: fail the body rather than pad it.
                 Ok(_) => Err(std::io::ErrorKind::UnexpectedEof.into()),
                 Err(e) => Err(e),
@@ -198,6 +201,47 @@ fn stream(file: BootFile, start: u64, count: u64) -> Body {
         }
     });
     Body::new(FileBody { rx, remaining: count })
+}
+
+/// The chunk buffers of one transfer, reused once hyper has written and dropped them: memory
+/// already mapped is cheaper than fresh allocations, each of which page-faults in 512 times.
+#[derive(Clone, Default)]
+struct BufferPool(Arc<Mutex<Vec<Vec<u8>>>>);
+
+impl BufferPool {
+    fn take(&self) -> Vec<u8> {
+        let reused = self.0.lock().ok().and_then(|mut p| p.pop());
+        let mut buf = reused.unwrap_or_else(|| Vec::with_capacity(CHUNK));
+        buf.clear();
+        buf
+    }
+
+    /// `buf` as body bytes that come back here when dropped.
+    fn bytes(&self, buf: Vec<u8>) -> Bytes {
+        Bytes::from_owner(Pooled { buf, pool: self.clone() })
+    }
+}
+
+struct Pooled {
+    buf: Vec<u8>,
+    pool: BufferPool,
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        if let Ok(mut p) = self.pool.0.lock()
+            && p.len() <= AHEAD + 1
+        {
+            p.push(buf);
+        }
+    }
 }
 
 struct FileBody {
