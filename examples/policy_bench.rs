@@ -74,7 +74,7 @@ async fn app(dir: &Path) -> anyhow::Result<AppState> {
         key_cache: Default::default(),
         dummy_password_hash: String::new(),
         policies: Default::default(),
-        boot: ironbay::boot::BootShared::start(&store),
+        boot: ironbay::boot::BootShared::start(&store, &keys, &config.boot),
         store,
         keys,
         config,

@@ -108,6 +108,8 @@ pub struct BootFile {
     pub efi_binary: Option<crate::dhcp::boot::EfiBinary>,
     /// TFTP port on the DHCP interfaces' addresses (default 69).
     pub tftp_port: Option<u16>,
+    /// Lifetime of the boot token a boot script gives the agent (default 3600 s).
+    pub token_ttl_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -195,6 +197,8 @@ pub struct BootConfig {
     pub images_dir: PathBuf,
     pub efi_binary: crate::dhcp::boot::EfiBinary,
     pub tftp_port: u16,
+    /// Lifetime of a boot token (`boot::token`).
+    pub token_ttl: Duration,
 }
 
 /// DHCP (`[dhcp]`): only named interfaces get a socket.
@@ -484,6 +488,12 @@ fn validate(f: FileConfig) -> Result<Config, Invalid> {
         tftp_port: match f.boot.tftp_port {
             Some(0) => return Err(invalid("boot.tftp_port", "must be a port number (1-65535)")),
             p => p.unwrap_or(69),
+        },
+        token_ttl: match f.boot.token_ttl_secs {
+            Some(t) if !(60..=86_400).contains(&t) => {
+                return Err(invalid("boot.token_ttl_secs", "must be 60-86400 (one minute to one day)"));
+            }
+            t => Duration::from_secs(t.unwrap_or(3600)),
         },
     };
 

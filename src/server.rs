@@ -29,7 +29,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         limits: RateLimits::new(&config.rate_limit),
         key_cache: Default::default(),
         policies: Default::default(),
-        boot: crate::boot::BootShared::start(&store),
+        boot: crate::boot::BootShared::start(&store, &keys, &config.boot),
         dummy_password_hash: password::dummy_hash().await?,
         store,
         keys,

@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod assets;
 pub mod audit;
 pub mod auth;
+pub mod boot;
 pub mod boot_events;
 pub mod devices;
 pub mod enroll_tokens;

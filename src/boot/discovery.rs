@@ -70,6 +70,20 @@ impl Discovery {
         }
     }
 
+    /// Records `s` now and returns the asset that owns its MAC, created in `discovering` (with
+    /// `asset.discovered`) if none did: for a caller that needs the asset at once, as the boot
+    /// script does to bind its token to the asset's id. None: no MAC, or the asset vanished in
+    /// between (deleted by a concurrent request).
+    pub async fn ensure(&self, store: &Store, s: Sighting) -> Result<Option<AssetRow>, sqlx::Error> {
+        let Some(mac) = s.mac else { return Ok(None) };
+        record(store, mac, &s).await?;
+        if let Ok(mut sent) = self.sent.lock() {
+            let merged = merge(sent.get(&mac), &s);
+            sent.insert(mac, merged);
+        }
+        store.asset_by_mac(&mac).await
+    }
+
     /// Forgets what was sent for `mac` (after the asset was deleted, say).
     pub fn forget(&self, mac: &Mac) {
         if let Ok(mut sent) = self.sent.lock() {

@@ -1,9 +1,12 @@
-//! The HTTP face: the REST API under `/api/v1` and its OpenAPI document. Handlers are thin; the
-//! router is built with utoipa-axum so a route cannot exist without its OpenAPI entry.
+//! The HTTP face: the REST API under `/api/v1` and its OpenAPI document, and the boot routes
+//! (`boot`, outside the API's gate). Handlers are thin; the API router is built with utoipa-axum so
+//! an API route cannot exist without its OpenAPI entry.
 
 pub mod api;
+pub mod boot;
 pub mod error;
 pub mod extract;
+pub mod files;
 pub mod gate;
 
 use axum::Router;
@@ -164,7 +167,8 @@ pub fn router(app: App) -> Router {
         .layer(axum::middleware::from_fn_with_state(app.clone(), gate::gate))
         // Bodies are read (and limited) by `ApiJson`; this outer bound only stops abuse early.
         .layer(DefaultBodyLimit::max(app.config.max_body_bytes.saturating_mul(2)));
-    Router::new().merge(api).layer(tower_http::trace::TraceLayer::new_for_http()).with_state(app)
+    // Boot routes are merged beside the API, not under its gate: booting machines have no credentials.
+    Router::new().merge(api).merge(boot::router()).layer(tower_http::trace::TraceLayer::new_for_http()).with_state(app)
 }
 
 async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> impl IntoResponse {

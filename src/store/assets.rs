@@ -334,6 +334,33 @@ impl Store {
         Ok(true)
     }
 
+    /// The lifecycle's write of an asset's state (nothing else calls it), if the row is still at
+    /// `a.generation`; returns false when someone else changed it first.
+    pub async fn asset_set_state(
+        conn: &mut AnyConnection,
+        a: &AssetRow,
+        state: AssetState,
+        now: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let next = AssetRow { state, generation: a.generation + 1, updated_at: now.to_string(), ..a.clone() };
+        let done = sqlx::query(
+            "UPDATE assets SET state = $2, generation = generation + 1, updated_at = $3, view = $4 \
+             WHERE id = $1 AND generation = $5",
+        )
+        .bind(&a.id)
+        .bind(state.as_str())
+        .bind(now)
+        .bind(render_view(&next))
+        .bind(a.generation)
+        .execute(&mut *conn)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        Store::bump_generation(conn, "assets").await?;
+        Ok(true)
+    }
+
     async fn asset_write_side_tables(conn: &mut AnyConnection, a: &AssetRow) -> Result<(), sqlx::Error> {
         for mac in &a.macs {
             sqlx::query("INSERT INTO asset_macs (mac, asset_id) VALUES ($1, $2)")

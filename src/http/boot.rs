@@ -1,0 +1,175 @@
+//! The boot routes, outside `/api` and its gate (machines that boot carry no credentials):
+//! `GET /boot.ipxe` (the iPXE script for the asking machine), `/pxe/*` (iPXE binaries from
+//! `boot.pxe_dir`) and `/images/*` (kernels, initrds, images from `boot.images_dir`), read-only.
+//! Every request lands in the boot timeline (`boot::journal`) with what was answered and why.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::app::App;
+use crate::boot::files::{self, FileRefusal};
+use crate::boot::journal::{BootEvent, Source};
+use crate::boot::script::{self, RechainScript, RefusedScript, ScriptQuery};
+use crate::model::Mac;
+
+pub fn router() -> Router<App> {
+    Router::new()
+        .route("/boot.ipxe", get(boot_script))
+        .route("/pxe/{*path}", get(pxe_file))
+        .route("/images/{*path}", get(image_file))
+}
+
+const SCRIPT_TYPE: &str = "text/plain; charset=utf-8";
+
+fn script_response(status: StatusCode, text: String) -> Response {
+    (status, [(header::CONTENT_TYPE, SCRIPT_TYPE), (header::CACHE_CONTROL, "no-store")], text).into_response()
+}
+
+/// The request as the timeline shows it: printable, bounded.
+fn describe(method: &Method, uri: &Uri) -> String {
+    let target = uri.path_and_query().map_or_else(|| uri.path().to_string(), |pq| pq.as_str().to_string());
+    let target: String = target.chars().filter(|c| c.is_ascii_graphic()).take(300).collect();
+    format!("{method} {target}")
+}
+
+/// The appliance's URL as this client reaches it: `boot.http_url`, else `http://<Host>`.
+fn base_url(app: &App, headers: &HeaderMap) -> Option<String> {
+    if let Some(url) = &app.config.boot.http_url {
+        return Some(url.clone());
+    }
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    let ok = !host.is_empty()
+        && host.len() <= 255
+        && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    ok.then(|| format!("http://{host}"))
+}
+
+fn mac_of_peer(app: &App, peer: SocketAddr) -> Option<Mac> {
+    match peer.ip() {
+        IpAddr::V4(ip) => app.boot.neighbors.mac_of(ip),
+        IpAddr::V6(ip) => ip.to_ipv4_mapped().and_then(|ip| app.boot.neighbors.mac_of(ip)),
+    }
+}
+
+async fn boot_script(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let request = describe(&method, &uri);
+    let record = |mac: Option<Mac>, response: String, reason: String| {
+        app.boot.journal.record(BootEvent {
+            source: Source::Http,
+            mac,
+            ip: Some(peer.ip()),
+            request,
+            response,
+            reason,
+        });
+    };
+    let refuse = |status: StatusCode, message: &str| {
+        script_response(status, script::render(&RefusedScript { status: status.as_str(), message }))
+    };
+    let pairs: Result<Vec<(String, String)>, _> = serde_urlencoded::from_str(uri.query().unwrap_or(""));
+    let query =
+        pairs.map_err(|_| "the query string is not form-encoded".to_string()).and_then(|p| ScriptQuery::parse(&p));
+    let query = match query {
+        Ok(q) => q,
+        Err(message) => {
+            record(mac_of_peer(&app, peer), "400 bad request script".into(), message.clone());
+            return refuse(StatusCode::BAD_REQUEST, &message);
+        }
+    };
+    let Some(base) = base_url(&app, &headers) else {
+        let message = "no usable Host header and no boot.http_url configured";
+        record(query.mac, "400 bad request script".into(), message.into());
+        return refuse(StatusCode::BAD_REQUEST, message);
+    };
+    let Some(mac) = query.mac else {
+        record(mac_of_peer(&app, peer), "re-chain script (with mac, uuid, arch)".into(), "no mac in the query".into());
+        return script_response(StatusCode::OK, script::render(&RechainScript { base: &base }));
+    };
+    match app.boot_script(mac, &query, &base).await {
+        Ok(s) => {
+            record(Some(mac), s.summary, s.reason);
+            script_response(StatusCode::OK, s.text)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, %mac, "boot script");
+            record(Some(mac), "503 error script".into(), "the appliance could not read or record the asset".into());
+            refuse(StatusCode::SERVICE_UNAVAILABLE, "the appliance could not look up this machine; try again")
+        }
+    }
+}
+
+/// What a file handler needs from the request besides the app.
+#[derive(FromRequestParts)]
+struct FileRequest {
+    peer: ConnectInfo<SocketAddr>,
+    method: Method,
+    headers: HeaderMap,
+    uri: Uri,
+}
+
+async fn pxe_file(State(app): State<App>, req: FileRequest) -> Response {
+    let root = app.config.boot.pxe_dir.clone();
+    file(app, root, "/pxe/", req).await
+}
+
+async fn image_file(State(app): State<App>, req: FileRequest) -> Response {
+    let root = app.config.boot.images_dir.clone();
+    file(app, root, "/images/", req).await
+}
+
+async fn file(app: App, root: PathBuf, prefix: &'static str, req: FileRequest) -> Response {
+    let FileRequest { peer: ConnectInfo(peer), method, headers, uri } = req;
+    let mut request = describe(&method, &uri);
+    if let Some(r) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        request.push_str(&format!(" range={}", r.chars().take(100).collect::<String>()));
+    }
+    let raw = uri.path().strip_prefix(prefix).unwrap_or_default().to_string();
+    let opened = match percent_encoding::percent_decode_str(&raw).decode_utf8() {
+        Ok(rel) => {
+            let rel = rel.into_owned();
+            tokio::task::spawn_blocking(move || files::open(&root, &rel)).await.unwrap_or(Err(FileRefusal::NotFound))
+        }
+        Err(_) => Err(FileRefusal::BadPath("not UTF-8")),
+    };
+    let (response, summary, reason) = match opened {
+        Ok(f) => {
+            let reason = format!("served from {}", f.path.display());
+            let served = crate::http::files::serve(f, &method, &headers, crate::http::files::content_type_for(&raw));
+            (served.response, served.summary, reason)
+        }
+        Err(refusal) => {
+            let status = match refusal {
+                FileRefusal::BadPath(_) => StatusCode::BAD_REQUEST,
+                FileRefusal::NotFound | FileRefusal::Outside => StatusCode::NOT_FOUND,
+            };
+            let body = match refusal {
+                FileRefusal::BadPath(_) => format!("{refusal}\n"),
+                _ => "not found\n".to_string(),
+            };
+            let r = (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], Body::from(body)).into_response();
+            (r, status.as_u16().to_string(), refusal.to_string())
+        }
+    };
+    app.boot.journal.record(BootEvent {
+        source: Source::Http,
+        mac: mac_of_peer(&app, peer),
+        ip: Some(peer.ip()),
+        request,
+        response: summary,
+        reason,
+    });
+    response
+}
