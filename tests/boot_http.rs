@@ -473,3 +473,42 @@ async fn traversal_and_unknown_files_are_refused() {
     let (code, _) = raw_status(&app.url("/pxe/undionly.kpxe"));
     assert_eq!(code, "200");
 }
+
+/// A booted machine's userspace reports with the token its command line carried; the report
+/// lands on that asset's timeline. No token, a forged one: 401 with the uniform error body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn userspace_reports_with_its_boot_token() {
+    let app = Appliance::start(Backend::Sqlite).await;
+    let admin = app.admin().await;
+    let mac = "52:54:00:aa:00:42";
+    let (_, text, _) = script(&app, &format!("?mac={mac}&arch=x86_64")).await;
+    let token = kernel_arg(&text, "ironbay.token");
+    let id = kernel_arg(&text, "ironbay.asset");
+    let http = reqwest::Client::new();
+    let body = json!({"mac": mac, "ip": "10.213.0.150", "kernel": "6.1.0-test", "uptime_s": 3.5});
+    let ok = http.post(app.url("/boot/report")).bearer_auth(&token).json(&body).send().await.expect("report");
+    assert_eq!(ok.status(), 200);
+    let answer: Value = ok.json().await.expect("json");
+    assert_eq!(answer["asset"], id.as_str());
+    let row = boot_event(&admin, "the report in the timeline", |e| e["request"] == "POST /boot/report").await;
+    assert_eq!(row["mac"], mac);
+    let reason = row["reason"].as_str().unwrap_or("");
+    assert!(reason.starts_with(&format!("userspace up on asset {id}: ip 10.213.0.150, kernel 6.1.0-test")), "{row}");
+
+    let (payload, sig) = token.split_once('.').expect("token shape");
+    let mut flipped = sig.as_bytes().to_vec();
+    flipped[0] = if flipped[0] == b'A' { b'B' } else { b'A' };
+    let forged = format!("{payload}.{}", String::from_utf8(flipped).expect("ascii"));
+    for (auth, code) in [(None, "BOOT_TOKEN_MISSING"), (Some(forged.as_str()), "BOOT_TOKEN_INVALID")] {
+        let mut req = http.post(app.url("/boot/report")).json(&body);
+        if let Some(t) = auth {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().await.expect("report");
+        assert_eq!(r.status(), 401);
+        let err: Value = r.json().await.expect("json");
+        assert_eq!(err["code"], code, "{err}");
+    }
+    let bad = http.post(app.url("/boot/report")).bearer_auth(&token).body("{not json").send().await.expect("post");
+    assert_eq!(bad.status(), 400);
+}

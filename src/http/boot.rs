@@ -1,6 +1,8 @@
 //! The boot routes, outside `/api` and its gate (machines that boot carry no credentials):
 //! `GET /boot.ipxe` (the iPXE script for the asking machine), `/pxe/*` (iPXE binaries from
-//! `boot.pxe_dir`) and `/images/*` (kernels, initrds, images from `boot.images_dir`), read-only.
+//! `boot.pxe_dir`) and `/images/*` (kernels, initrds, images from `boot.images_dir`), read-only;
+//! `POST /boot/report`, where a booted kernel's userspace says it is up (authenticated by the boot
+//! token its command line carried).
 //! Every request lands in the boot timeline (`boot::journal`) with what was answered and why.
 
 use std::net::{IpAddr, SocketAddr};
@@ -24,6 +26,7 @@ pub fn router() -> Router<App> {
         .route("/boot.ipxe", get(boot_script))
         .route("/pxe/{*path}", get(pxe_file))
         .route("/images/{*path}", get(image_file))
+        .route("/boot/report", axum::routing::post(report))
 }
 
 const SCRIPT_TYPE: &str = "text/plain; charset=utf-8";
@@ -172,4 +175,70 @@ async fn file(app: App, root: PathBuf, prefix: &'static str, req: FileRequest) -
         reason,
     });
     response
+}
+
+/// What a booted machine's userspace reports (the lab's test initramfs; the agent registers
+/// through its own API later). Unknown fields are ignored: reporters differ.
+#[derive(Debug, serde::Deserialize)]
+struct Report {
+    #[serde(default)]
+    mac: Option<String>,
+    #[serde(default)]
+    ip: Option<String>,
+    #[serde(default)]
+    kernel: Option<String>,
+    #[serde(default)]
+    uptime_s: Option<f64>,
+}
+
+const MAX_REPORT_BYTES: usize = 16 * 1024;
+
+/// `POST /boot/report` with `Authorization: Bearer <boot token>`: the token (checked without the
+/// database) names the asset; the report lands in its boot timeline.
+async fn report(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<axum::Json<serde_json::Value>, crate::error::Error> {
+    use crate::error::Error;
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| Error::unauthenticated("BOOT_TOKEN_MISSING", "a boot token is required (Authorization: Bearer)"))?;
+    let claims = app
+        .boot
+        .tokens
+        .verify(token.trim(), chrono::Utc::now().timestamp())
+        .map_err(|e| Error::unauthenticated("BOOT_TOKEN_INVALID", e.to_string()))?;
+    if body.len() > MAX_REPORT_BYTES {
+        return Err(Error::bad_request("BODY_TOO_LARGE", format!("a report is at most {MAX_REPORT_BYTES} bytes")));
+    }
+    let r: Report = serde_json::from_slice(&body)
+        .map_err(|e| Error::bad_request("MALFORMED_JSON", format!("the report is not the expected JSON: {e}")))?;
+    let printable = |s: Option<String>| -> String {
+        s.map(|s| s.chars().filter(|c| c.is_ascii_graphic()).take(100).collect()).unwrap_or_else(|| "-".into())
+    };
+    let reported_mac = printable(r.mac);
+    let mismatch = if reported_mac != "-" && reported_mac != claims.mac.to_string() {
+        format!(" (reports MAC {reported_mac}, token was issued to {})", claims.mac)
+    } else {
+        String::new()
+    };
+    app.boot.journal.record(BootEvent {
+        source: Source::Http,
+        mac: Some(claims.mac),
+        ip: Some(peer.ip()),
+        request: "POST /boot/report".into(),
+        response: "200 accepted".into(),
+        reason: format!(
+            "userspace up on asset {}: ip {}, kernel {}, {:.1} s after boot{mismatch}",
+            claims.asset,
+            printable(r.ip),
+            printable(r.kernel),
+            r.uptime_s.unwrap_or(0.0)
+        ),
+    });
+    Ok(axum::Json(serde_json::json!({"asset": claims.asset, "mac": claims.mac})))
 }
