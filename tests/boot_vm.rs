@@ -140,3 +140,78 @@ async fn a_uefi_vm_with_firmware_pxe_boots_through_dhcp_tftp_and_http() {
     );
     assert!(line.contains("GET /boot.ipxe"), "{line}");
 }
+
+/// dnsmasq owns the addresses (10.213.0.150-160, no boot options); ironbay in proxy mode only adds
+/// the boot program. The VM must get its address from dnsmasq and its boot from ironbay.
+async fn proxy_boot(firmware: Firmware, mac: &str) -> (Value, Vec<Value>) {
+    let (_files, pxe, images) = boot_files();
+    let mut lab = Lab::new();
+    let tap = lab.add_tap();
+    let dnsmasq_ns = lab.add_client();
+    lab.set_address(&dnsmasq_ns, "10.213.0.2");
+    let leases = tempfile::NamedTempFile::new().expect("lease file");
+    let mut dnsmasq = lab
+        .command(&dnsmasq_ns.ns, "dnsmasq")
+        .args(["--no-daemon", "--port=0", "--no-resolv", "--no-hosts", "--bind-interfaces"])
+        .arg(format!("--interface={}", dnsmasq_ns.ifname))
+        .arg("--dhcp-range=10.213.0.150,10.213.0.160,255.255.255.0,1h")
+        .arg(format!("--dhcp-leasefile={}", leases.path().display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("dnsmasq (package dnsmasq-base)");
+    let app = appliance(&lab, r#"[{name="ibbr0",mode="proxy"}]"#, &pxe, &images).await;
+    let admin = app.admin().await;
+    let mut vm = Vm::start(&lab, &tap, mac, firmware);
+    let asset = boot_to_report(&admin, &mut vm).await;
+    let ev = events(&admin, mac).await;
+    let _ = dnsmasq.kill();
+    let _ = dnsmasq.wait();
+    (asset, ev)
+}
+
+/// iPXE fetched the script once for this machine (after at most one bare request that re-chains
+/// with its MAC) and never loaded iPXE again over HTTP.
+fn assert_one_script_and_no_ipxe_reload(ev: &[Value], line: &str) {
+    let req = |e: &Value| e["request"].as_str().unwrap_or("").to_string();
+    let with_mac = ev.iter().filter(|e| req(e).starts_with("GET /boot.ipxe?mac=")).count();
+    let bare = ev.iter().filter(|e| req(e) == "GET /boot.ipxe").count();
+    assert_eq!((with_mac, bare <= 1), (1, true), "{line}");
+    assert!(!ev.iter().any(|e| req(e).starts_with("GET /pxe/")), "{line}");
+}
+
+fn reported_ip(ev: &[Value]) -> String {
+    let report = ev.iter().find(|e| e["request"] == "POST /boot/report").expect("a report");
+    let reason = report["reason"].as_str().unwrap_or("");
+    reason.split("ip ").nth(1).and_then(|s| s.split(',').next()).unwrap_or("").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_mode_beside_dnsmasq_boots_ipxe_without_a_chain_load_loop() {
+    let (asset, ev) = proxy_boot(Firmware::Bios, "52:54:00:13:02:01").await;
+    let line = timeline(&ev);
+    let ip = reported_ip(&ev);
+    assert!(ip.starts_with("10.213.0.15") || ip == "10.213.0.160", "address from dnsmasq's range, got {ip}:\n{line}");
+    // ironbay answered as a proxy (no address), pointing iPXE at the script: exactly one script fetch
+    // per boot, no iPXE loading iPXE.
+    assert!(line.contains("(proxy, no address) file=http://10.213.0.1:8080/boot.ipxe"), "{line}");
+    assert_one_script_and_no_ipxe_reload(&ev, &line);
+    assert_eq!(asset["specs"]["firmware"], "bios", "{asset:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_mode_beside_dnsmasq_boots_uefi_firmware_pxe() {
+    // OVMF without the NIC's iPXE ROM: EDK2's own PXE client, which takes a proxy offer only when it
+    // carries option 43 (edk2#6944), then TFTP ipxe.efi, then iPXE and the script.
+    let (asset, ev) = proxy_boot(Firmware::UefiFirmwarePxe, "52:54:00:13:02:02").await;
+    let line = timeline(&ev);
+    let ip = reported_ip(&ev);
+    assert!(ip.starts_with("10.213.0.15") || ip == "10.213.0.160", "address from dnsmasq's range, got {ip}:\n{line}");
+    assert!(line.contains("arch=7") && line.contains("(proxy, no address) file=ipxe.efi"), "{line}");
+    assert!(
+        ev.iter().any(|e| e["source"] == "tftp" && e["request"].as_str().is_some_and(|r| r.contains("ipxe.efi"))),
+        "{line}"
+    );
+    assert_one_script_and_no_ipxe_reload(&ev, &line);
+    assert_eq!(asset["specs"]["firmware"], "uefi", "{asset:#}");
+}

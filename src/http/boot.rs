@@ -206,7 +206,9 @@ async fn report(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| Error::unauthenticated("BOOT_TOKEN_MISSING", "a boot token is required (Authorization: Bearer)"))?;
+        .ok_or_else(|| {
+            Error::unauthenticated("BOOT_TOKEN_MISSING", "a boot token is required (Authorization: Bearer)")
+        })?;
     let claims = app
         .boot
         .tokens
