@@ -250,7 +250,26 @@ async fn unknown_mac_is_discovered(backend: Backend) {
     assert_eq!(newest["reason"], format!("asset {id} is discovering"), "{events}");
 }
 
-both_backends!(script_per_state, unknown_mac_is_discovered);
+/// The timeline is bounded per MAC: a machine that keeps asking does not grow it without end.
+async fn the_timeline_is_bounded_per_mac(backend: Backend) {
+    let app = Appliance::start(backend).await;
+    let admin = app.admin().await;
+    let mac = "52:54:00:aa:00:77";
+    for i in 0..320 {
+        let (status, _, _) = script(&app, &format!("?mac={mac}&arch=x86_64&n={i}")).await;
+        assert!(status == 200 || status == 400, "{status}");
+    }
+    let rows = eventually("the last request recorded and the rest trimmed", 30, || async {
+        let r = admin.get(&format!("/api/v1/boot-events?mac={mac}&limit=500")).await;
+        let rows = r.json["data"].as_array().cloned().unwrap_or_default();
+        let newest_is_last = rows.first().is_some_and(|e| e["request"].as_str().unwrap_or("").contains("n=319"));
+        if newest_is_last && rows.len() <= 250 { Ok(rows) } else { Err(format!("{} rows", rows.len())) }
+    })
+    .await;
+    assert!(rows.len() >= 200, "the newest 200 are kept: {}", rows.len());
+}
+
+both_backends!(script_per_state, unknown_mac_is_discovered, the_timeline_is_bounded_per_mac);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_refused_and_creates_nothing() {

@@ -3,7 +3,7 @@
 //! bounded channel to one writer task that inserts them in batches (dropping, and counting, what
 //! does not fit when the store falls behind) and prunes the table to a bounded size.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -102,31 +102,52 @@ impl BootJournal {
     }
 }
 
+/// A MAC is trimmed once it has this many events over the cap (so trimming is occasional).
+const TRIM_SLACK: u32 = 50;
+/// MACs tracked before the counts are dropped for one whole-table trim.
+const MAX_TRACKED: usize = 100_000;
+
 async fn write_loop(store: Store, mut rx: mpsc::Receiver<BootEventRow>, limits: Limits) {
-    let mut touched: HashSet<String> = HashSet::new();
+    // What earlier runs left: every MAC down to its cap, once, in one statement.
+    trim_all(&store, limits).await;
+    // Events written per MAC since it was last trimmed (or since start: at most `per_mac` more
+    // are on disk from before, trimmed at start).
+    let mut counts: HashMap<String, u32> = HashMap::new();
     let mut last_prune = Instant::now();
     let mut batch = Vec::with_capacity(BATCH);
+    let cap = u32::try_from(limits.per_mac).unwrap_or(u32::MAX);
     while rx.recv_many(&mut batch, BATCH).await > 0 {
-        touched.extend(batch.iter().filter_map(|e| e.mac.clone()));
+        for mac in batch.iter().filter_map(|e| e.mac.as_ref()) {
+            *counts.entry(mac.clone()).or_default() += 1;
+        }
         if let Err(e) = store.boot_events_insert(&batch).await {
             tracing::warn!(error = %e, events = batch.len(), "boot timeline: could not store events");
         }
         batch.clear();
+        // Only chatty MACs are trimmed one by one: a flood of new MACs costs nothing here.
+        let over: Vec<String> =
+            counts.iter().filter(|(_, n)| **n >= cap.saturating_add(TRIM_SLACK)).map(|(m, _)| m.clone()).collect();
+        for mac in over {
+            if let Err(e) = store.boot_events_trim_mac(&mac, limits.per_mac).await {
+                tracing::warn!(error = %e, "boot timeline: pruning failed");
+            }
+            counts.insert(mac, cap);
+        }
+        if counts.len() > MAX_TRACKED {
+            trim_all(&store, limits).await;
+            counts.clear();
+        }
         if last_prune.elapsed() >= PRUNE_EVERY {
-            prune(&store, &mut touched, limits).await;
+            if let Err(e) = store.boot_events_trim_total(limits.total).await {
+                tracing::warn!(error = %e, "boot timeline: pruning failed");
+            }
             last_prune = Instant::now();
         }
     }
 }
 
-async fn prune(store: &Store, touched: &mut HashSet<String>, limits: Limits) {
-    for mac in touched.drain() {
-        if let Err(e) = store.boot_events_trim_mac(&mac, limits.per_mac).await {
-            tracing::warn!(error = %e, "boot timeline: pruning failed");
-            return;
-        }
-    }
-    if let Err(e) = store.boot_events_trim_total(limits.total).await {
+async fn trim_all(store: &Store, limits: Limits) {
+    if let Err(e) = store.boot_events_trim_every_mac(limits.per_mac).await {
         tracing::warn!(error = %e, "boot timeline: pruning failed");
     }
 }

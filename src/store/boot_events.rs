@@ -79,8 +79,21 @@ impl Store {
         sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await
     }
 
+    /// Keeps at most `per_mac` events for every MAC, in one statement (window function; both
+    /// engines have them).
+    pub async fn boot_events_trim_every_mac(&self, per_mac: i64) -> Result<u64, sqlx::Error> {
+        let _turn = self.bulk_write_turn().await;
+        let sql = format!(
+            "DELETE FROM boot_events WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER \
+             (PARTITION BY mac ORDER BY id DESC) AS rn FROM boot_events WHERE mac IS NOT NULL) ranked \
+             WHERE rn > {per_mac})"
+        );
+        Ok(sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&self.pool).await?.rows_affected())
+    }
+
     /// Keeps at most `per_mac` events for `mac`.
     pub async fn boot_events_trim_mac(&self, mac: &str, per_mac: i64) -> Result<u64, sqlx::Error> {
+        let _turn = self.bulk_write_turn().await;
         let sql = format!(
             "DELETE FROM boot_events WHERE mac = $1 AND id < \
              (SELECT id FROM boot_events WHERE mac = $1 ORDER BY id DESC LIMIT 1 OFFSET {})",
@@ -91,6 +104,7 @@ impl Store {
 
     /// Keeps at most `total` events overall (the newest).
     pub async fn boot_events_trim_total(&self, total: i64) -> Result<u64, sqlx::Error> {
+        let _turn = self.bulk_write_turn().await;
         let max: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM boot_events").fetch_one(&self.pool).await?;
         let Some(max) = max else { return Ok(0) };
         Ok(sqlx::query("DELETE FROM boot_events WHERE id <= $1")
