@@ -121,6 +121,9 @@ pub struct DhcpFile {
     pub lease_secs: Option<u32>,
     /// How long a declined address stays out of the pool (default 3600 s).
     pub decline_quarantine_secs: Option<u32>,
+    /// fsync every lease commit (SQLite `synchronous = FULL`): ACKed leases survive a power cut,
+    /// not only a crash of ironbay. Default false.
+    pub lease_fsync: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -207,6 +210,7 @@ pub struct DhcpConfig {
     pub interfaces: Vec<DhcpInterface>,
     pub lease_time: Duration,
     pub decline_quarantine: Duration,
+    pub lease_fsync: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -479,6 +483,7 @@ fn validate(f: FileConfig) -> Result<Config, Invalid> {
         interfaces: dhcp_interfaces,
         lease_time: Duration::from_secs(lease_secs.into()),
         decline_quarantine: Duration::from_secs(quarantine.into()),
+        lease_fsync: f.dhcp.lease_fsync.unwrap_or(false),
     };
     let boot = BootConfig {
         http_url: f.boot.http_url.map(|u| u.trim_end_matches('/').to_string()),

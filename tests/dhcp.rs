@@ -193,7 +193,8 @@ async fn dhclient_obtains_renews_and_releases_a_lease() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn udhcpc_renews_and_releases_and_a_restart_keeps_leases() {
     let mut lab = Lab::new();
-    let app = appliance(&lab, full_mode(), &[]).await;
+    // With fsync on (the other tests run without): the committer's FULL path is exercised too.
+    let app = appliance(&lab, full_mode(), &[("IRONBAY_DHCP__LEASE_FSYNC", "true")]).await;
     let admin = app.admin().await;
     create_rack_a(&admin).await;
     let a = lab.add_client();

@@ -39,9 +39,10 @@ pub struct Committer {
 }
 
 impl Committer {
-    pub fn start(store: Store) -> Committer {
+    /// `fsync`: commit with `synchronous = FULL` on SQLite (see `open`).
+    pub fn start(store: Store, fsync: bool) -> Committer {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(store, rx));
+        tokio::spawn(run(store, rx, fsync));
         Committer { tx }
     }
 
@@ -52,7 +53,7 @@ impl Committer {
     }
 }
 
-async fn run(store: Store, mut rx: mpsc::Receiver<Pending>) {
+async fn run(store: Store, mut rx: mpsc::Receiver<Pending>, fsync: bool) {
     let mut conn: Option<sqlx::pool::PoolConnection<sqlx::Any>> = None;
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut rows = Vec::new();
@@ -63,7 +64,7 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Pending>) {
         let turn = store.bulk_write_turn().await;
         let result = match conn.as_mut() {
             Some(c) => commit(c, &rows, store.backend()).await,
-            None => match open(&store).await {
+            None => match open(&store, fsync).await {
                 Ok(mut c) => {
                     let r = commit(&mut c, &rows, store.backend()).await;
                     conn = Some(c);
@@ -93,12 +94,14 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Pending>) {
     }
 }
 
-/// A connection of its own: on SQLite it commits with `synchronous = FULL`, so an ACKed lease
-/// survives a power cut too, not only a crash of the process.
-async fn open(store: &Store) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, sqlx::Error> {
+/// A connection of its own. SQLite in WAL mode with `synchronous = NORMAL` (the store's default)
+/// makes a committed lease survive a crash or kill of ironbay, which is what a restart must not
+/// forget; with `dhcp.lease_fsync` every commit is also fsynced (`synchronous = FULL`), so it
+/// survives a power cut, at the disk's fsync latency per group. PostgreSQL commits durably.
+async fn open(store: &Store, fsync: bool) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, sqlx::Error> {
     let mut c = store.pool().acquire().await?;
     if store.backend() == Backend::Sqlite {
-        c.execute("PRAGMA synchronous = FULL").await?;
+        c.execute(if fsync { "PRAGMA synchronous = FULL" } else { "PRAGMA synchronous = NORMAL" }).await?;
     }
     Ok(c)
 }

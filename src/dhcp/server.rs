@@ -81,7 +81,7 @@ pub async fn start(app: App) -> Vec<tokio::task::JoinHandle<()>> {
         tracing::warn!(error = %e, "dhcp: could not read the VNIs yet");
     }
     let shared = Arc::new(Shared {
-        committer: Committer::start(app.store.clone()),
+        committer: Committer::start(app.store.clone(), app.config.dhcp.lease_fsync),
         segments: segments.clone(),
         leases: Mutex::new(HashMap::new()),
         app: app.clone(),
