@@ -72,26 +72,34 @@ sweep() {
   echo "$best"
 }
 
-# --- ironbay -------------------------------------------------------------------------------
-topology bi
-IB_DIR="$WORK/ironbay"; mkdir -p "$IB_DIR"
-ip netns exec ibbis env IRONBAY_ADMIN_PASSWORD=bench-password-123 IRONBAY_LOG=warn \
-  IRONBAY_RATE_LIMIT__API_PER_MINUTE=1000000 IRONBAY_RATE_LIMIT__LOGIN_PER_MINUTE=1000000 \
-  IRONBAY_DHCP__INTERFACES='[{name="ibbr0",mode="full",vni="bench"}]' \
-  taskset -c 0 "$BIN" serve --listen "$SRV_IP:8080" --data-dir "$IB_DIR" \
-  --database-url "sqlite://$IB_DIR/ironbay.db" >"$IB_DIR/out" 2>"$IB_DIR/err" &
-PIDS+=($!)
-for _ in $(seq 100); do ip netns exec ibbis curl -sf "http://$SRV_IP:8080/api/v1/health" >/dev/null && break; sleep 0.1; done
-TOKEN=$(ip netns exec ibbis curl -sf "http://$SRV_IP:8080/api/v1/auth/login" -H 'content-type: application/json' \
-  -d '{"username":"admin","password":"bench-password-123"}' | json_field token)
-ip netns exec ibbis curl -sf "http://$SRV_IP:8080/api/v1/vnis" -H "Authorization: Bearer $TOKEN" \
-  -H 'content-type: application/json' \
-  -d '{"name":"bench","cidr":"10.208.0.0/12","vni":4001,"gateway":"10.208.0.1","dhcp":{"start":"10.208.1.0","end":"10.223.255.250"}}' >/dev/null
-echo "ironbay (full mode, SQLite, group commit):" >&2
-IB=$(sweep ironbay ibbic)
-LEASES=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"select count(*) from dhcp_leases where state='active'\").fetchone()[0])" "$IB_DIR/ironbay.db")
-echo "  ironbay persisted $LEASES active leases" >&2
-kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
+# --- ironbay ---------------------------------------------------------------------------------
+# run_ironbay TAG FSYNC: full mode on SQLite; FSYNC=true also fsyncs each commit group.
+run_ironbay() {
+  local tag=$1 fsync=$2 dir="$WORK/ironbay-$1" token result leases
+  topology "$tag"
+  mkdir -p "$dir"
+  ip netns exec "ib${tag}s" env IRONBAY_ADMIN_PASSWORD=bench-password-123 IRONBAY_LOG=warn \
+    IRONBAY_RATE_LIMIT__API_PER_MINUTE=1000000 IRONBAY_RATE_LIMIT__LOGIN_PER_MINUTE=1000000 \
+    IRONBAY_DHCP__INTERFACES='[{name="ibbr0",mode="full",vni="bench"}]' IRONBAY_DHCP__LEASE_FSYNC="$fsync" \
+    taskset -c 0 "$BIN" serve --listen "$SRV_IP:8080" --data-dir "$dir" \
+    --database-url "sqlite://$dir/ironbay.db" >"$dir/out" 2>"$dir/err" &
+  PIDS+=($!)
+  for _ in $(seq 100); do ip netns exec "ib${tag}s" curl -sf "http://$SRV_IP:8080/api/v1/health" >/dev/null && break; sleep 0.1; done
+  token=$(ip netns exec "ib${tag}s" curl -sf "http://$SRV_IP:8080/api/v1/auth/login" -H 'content-type: application/json' \
+    -d '{"username":"admin","password":"bench-password-123"}' | json_field token)
+  ip netns exec "ib${tag}s" curl -sf "http://$SRV_IP:8080/api/v1/vnis" -H "Authorization: Bearer $token" \
+    -H 'content-type: application/json' \
+    -d '{"name":"bench","cidr":"10.208.0.0/12","vni":4001,"gateway":"10.208.0.1","dhcp":{"start":"10.208.1.0","end":"10.223.255.250"}}' >/dev/null
+  result=$(sweep "ironbay-fsync-$fsync" "ib${tag}c")
+  leases=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"select count(*) from dhcp_leases where state='active'\").fetchone()[0])" "$dir/ironbay.db")
+  echo "  ironbay (lease_fsync=$fsync) persisted $leases active leases" >&2
+  kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
+  echo "$result"
+}
+echo "ironbay (full mode, SQLite, group commit before every ACK):" >&2
+IB=$(run_ironbay bi false)
+echo "ironbay (same, every commit group fsynced):" >&2
+IBF=$(run_ironbay bf true)
 
 # --- Kea (memfile, persisted) ---------------------------------------------------------------
 topology bk
@@ -126,7 +134,7 @@ DM=$(sweep dnsmasq ibbdc)
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
 
 printf '\n| server | DORA/s at <1%% drops | drops %% | avg DORA latency (ms) |\n|---|---|---|---|\n'
-for row in "ironbay:$IB" "Kea memfile:$KEA" "dnsmasq:$DM"; do
-  name=${row%%:*}; read -r rate drops lat <<<"${row#*:}"
+for row in "ironbay:$IB" "ironbay, lease_fsync:$IBF" "Kea memfile:$KEA" "dnsmasq:$DM"; do
+  name=${row%%:*}; read -r rate drops lat <<<"${row##*:}"
   printf '| %s | %s | %s | %s |\n' "$name" "$rate" "$drops" "$lat"
 done

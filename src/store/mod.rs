@@ -66,6 +66,22 @@ pub struct Store {
     bulk_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
+/// SQLite's WAL checkpoints, off every writer's path: PASSIVE never waits for readers or blocks
+/// writers, so commits only append to the WAL. Ends when the pool is closed.
+async fn checkpoint_loop(pool: AnyPool) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+            tracing::debug!(error = %e, "sqlite: checkpoint failed");
+        }
+    }
+}
+
 /// `($1, $2), ($3, $4)` for `rows` rows of `cols` columns: a multi-row VALUES list.
 pub(crate) fn values_placeholders(rows: usize, cols: usize) -> String {
     (0..rows)
@@ -108,12 +124,14 @@ impl Store {
                             // WAL: readers never block the writer; NORMAL sync is durable across
                             // process crashes (the WAL is fsynced at checkpoints). A 32 MiB page
                             // cache per connection and memory-mapped reads keep list pages off
-                            // the read() syscall path.
+                            // the read() syscall path. Checkpoints are not run by whichever commit
+                            // crosses the WAL threshold (its fsync would stall that writer: a DHCP
+                            // lease group, say) but by `checkpoint_loop`, passively, in the background.
                             conn.execute(
                                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                                  PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
                                  PRAGMA cache_size = -32768; PRAGMA mmap_size = 268435456; \
-                                 PRAGMA temp_store = MEMORY;",
+                                 PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0;",
                             )
                             .await?;
                             Ok(())
@@ -136,6 +154,9 @@ impl Store {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await.map_err(StoreError::Migrate)?;
+        if backend == Backend::Sqlite {
+            tokio::spawn(checkpoint_loop(pool.clone()));
+        }
         Ok(Store {
             pool,
             backend,
