@@ -369,20 +369,12 @@ fn proxy_answer(iface: &BootCtx, req: &Message, reply_kind: MessageType, rk: Rep
     let Some(file) = file else {
         return Answer::silent(format!("proxy mode: {why}"));
     };
-    // The proxy offer must carry the PXE identity even for HTTP clients' firmware checks.
-    pxe_identity_if_missing(&mut m, req);
     Answer {
         response: format!("{} (proxy, no address) {file}", options::msg_name(reply_kind)),
         reason: format!("proxy mode: {why}"),
         reply: Some((m, rk)),
         persist: Vec::new(),
         leased: None,
-    }
-}
-
-fn pxe_identity_if_missing(m: &mut Message, req: &Message) {
-    if client_kind(req).is_pxe() && !m.opts().contains(OptionCode::VendorExtensions) {
-        pxe_identity(m, req);
     }
 }
 
