@@ -15,11 +15,15 @@ source bench/lib.sh
 
 SRV_IP=10.208.0.1
 CLI_IP=10.208.0.2
-NETS=()
+# Every namespace this script may create (runs happen in $(...) subshells, so no list is kept).
+TAGS=(bi bf bk bd)
 cleanup_ns() {
-  for ns in "${NETS[@]}"; do
-    for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
-    ip netns del "$ns" 2>/dev/null || true
+  for tag in "${TAGS[@]}"; do
+    for ns in "ib${tag}s" "ib${tag}c"; do
+      ip netns list | grep -qx "$ns" || continue
+      for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
+      ip netns del "$ns" 2>/dev/null || true
+    done
   done
 }
 trap 'cleanup_ns; cleanup' EXIT
@@ -27,7 +31,6 @@ trap 'cleanup_ns; cleanup' EXIT
 # topology NAME: namespaces ib<NAME>s (bridge ibbr0 = SRV_IP/12) and ib<NAME>c (ibc0 = CLI_IP/12).
 topology() {
   local s="ib${1}s" c="ib${1}c"
-  NETS+=("$s" "$c")
   ip netns add "$s"; ip netns add "$c"
   ip -n "$s" link set lo up; ip -n "$c" link set lo up
   ip -n "$s" link add ibbr0 type bridge stp_state 0 forward_delay 0
