@@ -20,7 +20,7 @@ TAGS=(bi bf bk bd)
 cleanup_ns() {
   for tag in "${TAGS[@]}"; do
     for ns in "ib${tag}s" "ib${tag}c"; do
-      ip netns list | grep -qx "$ns" || continue
+      ip netns list | awk '{print $1}' | grep -qx "$ns" || continue
       for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
       ip netns del "$ns" 2>/dev/null || true
     done
