@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Appliance, Auth, Backend};
+use common::{Appliance, Auth, Backend, eventually};
 use serde_json::json;
 
 async fn key_is_shown_once_and_works_both_ways(backend: Backend) {
@@ -40,16 +40,12 @@ async fn key_is_shown_once_and_works_both_ways(backend: Backend) {
     assert_eq!(r.status, 401);
     assert_eq!(r.error_code(), "INVALID_API_KEY");
 
-    // last_used_at is recorded (asynchronously: poll, bounded).
-    let mut used = false;
-    for _ in 0..50 {
-        if admin.get(&format!("/api/v1/api-keys/{id}")).await.json["last_used_at"].is_string() {
-            used = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(used, "last_used_at never set");
+    // last_used_at is recorded (asynchronously).
+    eventually("last_used_at to be set", 5, || async {
+        let key = admin.get(&format!("/api/v1/api-keys/{id}")).await;
+        if key.json["last_used_at"].is_string() { Ok(()) } else { Err(key.text) }
+    })
+    .await;
 
     // Revocation is immediate.
     let r = admin.delete(&format!("/api/v1/api-keys/{id}")).await;
@@ -96,16 +92,12 @@ async fn expiry_is_enforced(backend: Backend) {
     assert_eq!(r.status, 201, "{}", r.text);
     let c = admin.with_auth(Auth::Bearer(r.json["key"].as_str().unwrap().to_string()));
     assert_eq!(c.get("/api/v1/assets").await.status, 200);
-    let mut expired = None;
-    for _ in 0..100 {
+    let expired = eventually("the key to expire", 10, || async {
         let r = c.get("/api/v1/assets").await;
-        if r.status == 401 {
-            expired = Some(r.error_code());
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(expired.as_deref(), Some("API_KEY_EXPIRED"));
+        if r.status == 401 { Ok(r.error_code()) } else { Err(format!("{} {}", r.status, r.text)) }
+    })
+    .await;
+    assert_eq!(expired, "API_KEY_EXPIRED");
 }
 
 async fn users_see_only_their_keys(backend: Backend) {

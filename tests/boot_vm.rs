@@ -99,17 +99,9 @@ async fn boot_to_report(admin: &Client, vm: &mut Vm) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bios_vm_boots_through_ironbay_to_userspace() {
-    let (_files, pxe, images) = boot_files();
-    let mut lab = Lab::new();
-    let tap = lab.add_tap();
-    let app = appliance(&lab, r#"[{name="ibbr0",mode="full",vni="rack-a"}]"#, &pxe, &images).await;
-    let admin = app.admin().await;
-    create_rack_a(&admin).await;
-    let mut vm = Vm::start(&lab, &tap, "52:54:00:13:00:01", Firmware::Bios);
-    let asset = boot_to_report(&admin, &mut vm).await;
+    let (asset, ev) = boot(Mode::Full, Firmware::Bios, "52:54:00:13:00:01").await;
     assert_eq!(asset["macs"], json!(["52:54:00:13:00:01"]), "{asset:#}");
     assert_eq!(asset["specs"]["firmware"], "bios", "{asset:#}");
-    let ev = events(&admin, &vm.mac).await;
     let line = timeline(&ev);
     // iPXE (the NIC's ROM) asked DHCP and was sent to the script, not to another iPXE.
     assert!(line.contains("user-class=iPXE") && line.contains("/boot.ipxe"), "{line}");
@@ -120,17 +112,9 @@ async fn a_bios_vm_boots_through_ironbay_to_userspace() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_uefi_vm_with_firmware_pxe_boots_through_dhcp_tftp_and_http() {
-    let (_files, pxe, images) = boot_files();
-    let mut lab = Lab::new();
-    let tap = lab.add_tap();
-    let app = appliance(&lab, r#"[{name="ibbr0",mode="full",vni="rack-a"}]"#, &pxe, &images).await;
-    let admin = app.admin().await;
-    create_rack_a(&admin).await;
-    let mut vm = Vm::start(&lab, &tap, "52:54:00:13:01:01", Firmware::UefiFirmwarePxe);
-    let asset = boot_to_report(&admin, &mut vm).await;
+    let (asset, ev) = boot(Mode::Full, Firmware::UefiFirmwarePxe, "52:54:00:13:01:01").await;
     assert_eq!(asset["specs"]["firmware"], "uefi", "{asset:#}");
     assert_eq!(asset["specs"]["arch"], "x86_64", "{asset:#}");
-    let ev = events(&admin, &vm.mac).await;
     let line = timeline(&ev);
     // EDK2 PXE (arch 7) → ipxe.efi over TFTP → iPXE → the script over HTTP.
     assert!(line.contains("arch=7") && line.contains("file=ipxe.efi"), "{line}");
@@ -141,32 +125,52 @@ async fn a_uefi_vm_with_firmware_pxe_boots_through_dhcp_tftp_and_http() {
     assert!(line.contains("GET /boot.ipxe"), "{line}");
 }
 
-/// dnsmasq owns the addresses (10.213.0.150-160, no boot options); ironbay in proxy mode only adds
-/// the boot program. The VM must get its address from dnsmasq and its boot from ironbay.
-async fn proxy_boot(firmware: Firmware, mac: &str) -> (Value, Vec<Value>) {
+/// Who hands out addresses on the lab's segment.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// ironbay, from VNI rack-a.
+    Full,
+    /// dnsmasq (10.213.0.150-160, no boot options); ironbay in proxy mode only adds the boot
+    /// program, so the VM must get its address from dnsmasq and its boot from ironbay.
+    ProxyBesideDnsmasq,
+}
+
+/// Boots one VM with `mac` through ironbay until its userspace reported: the asset and the MAC's
+/// boot timeline, oldest first.
+async fn boot(mode: Mode, firmware: Firmware, mac: &str) -> (Value, Vec<Value>) {
     let (_files, pxe, images) = boot_files();
     let mut lab = Lab::new();
     let tap = lab.add_tap();
-    let dnsmasq_ns = lab.add_client();
-    lab.set_address(&dnsmasq_ns, "10.213.0.2");
     let leases = tempfile::NamedTempFile::new().expect("lease file");
-    let mut dnsmasq = lab
-        .command(&dnsmasq_ns.ns, "dnsmasq")
-        .args(["--no-daemon", "--port=0", "--no-resolv", "--no-hosts", "--bind-interfaces"])
-        .arg(format!("--interface={}", dnsmasq_ns.ifname))
-        .arg("--dhcp-range=10.213.0.150,10.213.0.160,255.255.255.0,1h")
-        .arg(format!("--dhcp-leasefile={}", leases.path().display()))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("dnsmasq (package dnsmasq-base)");
-    let app = appliance(&lab, r#"[{name="ibbr0",mode="proxy"}]"#, &pxe, &images).await;
+    let mut dnsmasq = (mode == Mode::ProxyBesideDnsmasq).then(|| {
+        let ns = lab.add_client();
+        lab.set_address(&ns, "10.213.0.2");
+        lab.command(&ns.ns, "dnsmasq")
+            .args(["--no-daemon", "--port=0", "--no-resolv", "--no-hosts", "--bind-interfaces"])
+            .arg(format!("--interface={}", ns.ifname))
+            .arg("--dhcp-range=10.213.0.150,10.213.0.160,255.255.255.0,1h")
+            .arg(format!("--dhcp-leasefile={}", leases.path().display()))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("dnsmasq (package dnsmasq-base)")
+    });
+    let interfaces = match mode {
+        Mode::Full => r#"[{name="ibbr0",mode="full",vni="rack-a"}]"#,
+        Mode::ProxyBesideDnsmasq => r#"[{name="ibbr0",mode="proxy"}]"#,
+    };
+    let app = appliance(&lab, interfaces, &pxe, &images).await;
     let admin = app.admin().await;
+    if mode == Mode::Full {
+        create_rack_a(&admin).await;
+    }
     let mut vm = Vm::start(&lab, &tap, mac, firmware);
     let asset = boot_to_report(&admin, &mut vm).await;
     let ev = events(&admin, mac).await;
-    let _ = dnsmasq.kill();
-    let _ = dnsmasq.wait();
+    if let Some(d) = dnsmasq.as_mut() {
+        let _ = d.kill();
+        let _ = d.wait();
+    }
     (asset, ev)
 }
 
@@ -188,7 +192,7 @@ fn reported_ip(ev: &[Value]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxy_mode_beside_dnsmasq_boots_ipxe_without_a_chain_load_loop() {
-    let (asset, ev) = proxy_boot(Firmware::Bios, "52:54:00:13:02:01").await;
+    let (asset, ev) = boot(Mode::ProxyBesideDnsmasq, Firmware::Bios, "52:54:00:13:02:01").await;
     let line = timeline(&ev);
     let ip = reported_ip(&ev);
     assert!(ip.starts_with("10.213.0.15") || ip == "10.213.0.160", "address from dnsmasq's range, got {ip}:\n{line}");
@@ -203,7 +207,7 @@ async fn proxy_mode_beside_dnsmasq_boots_ipxe_without_a_chain_load_loop() {
 async fn proxy_mode_beside_dnsmasq_boots_uefi_firmware_pxe() {
     // OVMF without the NIC's iPXE ROM: EDK2's own PXE client, which takes a proxy offer only when it
     // carries option 43 (edk2#6944), then TFTP ipxe.efi, then iPXE and the script.
-    let (asset, ev) = proxy_boot(Firmware::UefiFirmwarePxe, "52:54:00:13:02:02").await;
+    let (asset, ev) = boot(Mode::ProxyBesideDnsmasq, Firmware::UefiFirmwarePxe, "52:54:00:13:02:02").await;
     let line = timeline(&ev);
     let ip = reported_ip(&ev);
     assert!(ip.starts_with("10.213.0.15") || ip == "10.213.0.160", "address from dnsmasq's range, got {ip}:\n{line}");
