@@ -31,3 +31,6 @@ CREATE INDEX dhcp_leases_mac ON dhcp_leases (mac);
 
 -- Option 15 (domain name) handed to DHCP clients of a VNI.
 ALTER TABLE vnis ADD COLUMN domain TEXT;
+
+-- VNI and allocation writes bump this, so the DHCP server re-reads its segments only on change.
+INSERT INTO generations (name, seq) VALUES ('vnis', 0);

@@ -1,6 +1,7 @@
-//! The VNIs the DHCP server hands addresses out of, read from the store and refreshed in the
-//! background, so a VNI created or changed through the API takes effect without a restart (within
-//! one refresh period) and no packet waits for the database.
+//! The VNIs the DHCP server hands addresses out of, read from the store and re-read in the
+//! background when the `vnis` or `assets` generation moves (checked every second), so a VNI
+//! created or changed through the API takes effect without a restart and no packet waits for the
+//! database.
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
@@ -153,15 +154,27 @@ impl Segments {
         Ok(())
     }
 
-    /// Refreshes every `REFRESH` until the task is dropped.
+    /// Re-reads the segments whenever VNIs, allocations or assets (their MACs are reservations)
+    /// changed: one small query per `REFRESH` otherwise. Runs until the task is dropped.
     pub async fn keep_fresh(self, store: Store) {
         let mut tick = tokio::time::interval(REFRESH);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut seen: Option<(i64, i64)> = None;
         let mut failing = false;
         loop {
             tick.tick().await;
+            let now = match (store.generation("vnis").await, store.generation("assets").await) {
+                (Ok(v), Ok(a)) => Some((v, a)),
+                _ => None,
+            };
+            if now.is_some() && now == seen {
+                continue;
+            }
             match self.refresh(&store).await {
-                Ok(()) => failing = false,
+                Ok(()) => {
+                    failing = false;
+                    seen = now;
+                }
                 Err(e) if !failing => {
                     failing = true;
                     tracing::warn!(error = %e, "dhcp: could not read the VNIs; serving the last known ones");

@@ -87,6 +87,14 @@ impl Store {
         Ok(VniCounts { allocations, assets, devices })
     }
 
+    /// Bumps the `vnis` generation when a write `changed` something; returns `changed`.
+    async fn bumped_if(conn: &mut AnyConnection, changed: bool) -> Result<bool, sqlx::Error> {
+        if changed {
+            Store::bump_generation(conn, "vnis").await?;
+        }
+        Ok(changed)
+    }
+
     pub async fn vni_insert(conn: &mut AnyConnection, v: &VniRow) -> Result<(), sqlx::Error> {
         sqlx::query(
             "INSERT INTO vnis (id, name, cidr, vni, description, status, dhcp_start, dhcp_end, gateway, dns_servers, \
@@ -106,9 +114,10 @@ impl Store {
         .bind(&v.reserved)
         .bind(&v.created_at)
         .bind(v.domain.as_deref())
-        .execute(conn)
-        .await
-        .map(|_| ())
+        .execute(&mut *conn)
+        .await?;
+        // The DHCP server re-reads segments when this moves (`dhcp::segments`).
+        Store::bump_generation(conn, "vnis").await
     }
 
     /// Writes the editable fields if the row is still at `v.generation`.
@@ -129,14 +138,14 @@ impl Store {
         .bind(now)
         .bind(v.generation)
         .bind(v.domain.as_deref())
-        .execute(conn)
+        .execute(&mut *conn)
         .await?;
-        Ok(done.rows_affected() == 1)
+        Self::bumped_if(conn, done.rows_affected() == 1).await
     }
 
     pub async fn vni_delete(conn: &mut AnyConnection, id: &str) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query("DELETE FROM vnis WHERE id = $1").bind(id).execute(conn).await?;
-        Ok(done.rows_affected() == 1)
+        let done = sqlx::query("DELETE FROM vnis WHERE id = $1").bind(id).execute(&mut *conn).await?;
+        Self::bumped_if(conn, done.rows_affected() == 1).await
     }
 
     /// Enrolled (not revoked) devices placed in the VNI by their enrollment token.
@@ -215,18 +224,19 @@ impl Store {
         .bind(&a.holder_type)
         .bind(&a.holder_id)
         .bind(&a.created_at)
-        .execute(conn)
-        .await
-        .map(|_| ())
+        .execute(&mut *conn)
+        .await?;
+        // The DHCP server re-reads segments when this moves (`dhcp::segments`).
+        Store::bump_generation(conn, "vnis").await
     }
 
     pub async fn allocation_delete(conn: &mut AnyConnection, vni_id: &str, address: &str) -> Result<bool, sqlx::Error> {
         let done = sqlx::query("DELETE FROM ip_allocations WHERE vni_id = $1 AND address = $2")
             .bind(vni_id)
             .bind(address)
-            .execute(conn)
+            .execute(&mut *conn)
             .await?;
-        Ok(done.rows_affected() == 1)
+        Self::bumped_if(conn, done.rows_affected() == 1).await
     }
 
     pub async fn allocation_list(
