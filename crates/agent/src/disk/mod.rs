@@ -1,0 +1,1 @@
+//! Disk operations: wipe and image write (filled in by the disk work).

@@ -1,0 +1,1 @@
+//! Inventory collection (filled in by the inventory work).

@@ -1,0 +1,14 @@
+//! The agent protocol, shared by the appliance and `ironbay-agent`, so the two ends cannot drift:
+//! - [`inventory`]: what the agent reports about the machine it runs on;
+//! - [`register`]: the registration and heartbeat bodies (HTTP, boot-token bearer);
+//! - [`command`]: the commands the appliance runs over SSH `exec`, as an argv both ends parse;
+//! - [`progress`]: the JSON lines a command streams back, ending with one result line.
+
+pub mod command;
+pub mod inventory;
+pub mod progress;
+pub mod register;
+
+/// The protocol's version: the agent sends it at registration; the appliance refuses what it
+/// does not speak.
+pub const PROTOCOL_VERSION: u32 = 1;
