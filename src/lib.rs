@@ -1,5 +1,6 @@
 //! ironbay: a self-hosted bare-metal provisioning appliance in one binary. See ARCHITECTURE.md.
 
+pub mod agent;
 pub mod app;
 pub mod audit;
 pub mod auth;

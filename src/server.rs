@@ -30,6 +30,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         key_cache: Default::default(),
         policies: Default::default(),
         boot: crate::boot::BootShared::start(&store, &keys, &config.boot),
+        agent_key: Arc::new(crate::agent::key::ApplianceKey::derive(&keys)),
         dummy_password_hash: password::dummy_hash().await?,
         store,
         keys,

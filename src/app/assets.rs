@@ -73,7 +73,7 @@ pub struct UpdateAsset {
 
 pub use crate::model::asset::{AssetView, BmcView};
 
-fn asset_not_found(id: &str) -> Error {
+pub(crate) fn asset_not_found(id: &str) -> Error {
     Error::not_found("ASSET_NOT_FOUND", format!("Asset {id} not found"))
 }
 
@@ -199,6 +199,8 @@ impl AppState {
             macs: normalise_macs(req.macs)?,
             tags: normalise_tags(req.tags)?,
             specs: serde_json::json!({}),
+            disks: serde_json::json!([]),
+            nics: serde_json::json!([]),
             smbios_uuid: normalise_uuid(req.smbios_uuid)?,
             serial: normalise_serial(req.serial)?,
             bmc: req.bmc.map(|b| self.bmc_row(&id, b, None)).transpose()?,

@@ -60,6 +60,17 @@ pub struct RenewRequest {
     pub csr: Option<String>,
 }
 
+/// The stand-in token row for an agent enrolling with its boot token: tagged `agent`, no VNI,
+/// `enroll_token_id` naming the asset (`boot:<asset id>`).
+fn boot_token_row(claims: &crate::boot::token::BootClaims) -> EnrollTokenRow {
+    EnrollTokenRow {
+        id: format!("boot:{}", claims.asset),
+        tags: "[\"agent\"]".into(),
+        vni_id: None,
+        ..EnrollTokenRow::default()
+    }
+}
+
 /// What enrollment and renewal answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IssuedCertificate {
@@ -308,7 +319,16 @@ impl AppState {
     /// so a rejected request never costs a use; the use, the device and its audit entry commit
     /// together.
     pub async fn device_enroll(&self, actor: &Actor, req: EnrollRequest) -> Result<IssuedCertificate> {
-        let token = self.usable_token(actor, req.token.expose()).await?;
+        // An enrollment token (`ibe_…`), or the boot token an agent's kernel command line carries:
+        // the agent enrolls its in-RAM key with it, bound to the token's asset.
+        let (token, boot) = if req.token.expose().starts_with(TOKEN_PREFIX) {
+            (self.usable_token(actor, req.token.expose()).await?, None)
+        } else {
+            match self.boot.tokens.verify(req.token.expose().trim(), Utc::now().timestamp()) {
+                Ok(claims) => (boot_token_row(&claims), Some(claims)),
+                Err(_) => return Err(self.enroll_refused(actor, None, invalid_enroll_token()).await),
+            }
+        };
         validate_name(&req.name)?;
         let key = match (&req.public_key, &req.csr) {
             (Some(pem), None) => DeviceKey::from_pem(pem).map_err(|e| key_error("public_key", e))?,
@@ -327,11 +347,16 @@ impl AppState {
         let mut tags: Vec<String> = serde_json::from_str(&token.tags).map_err(Error::internal)?;
         tags.extend(req.tags);
         let tags = super::assets::normalise_tags(tags)?;
-        let metadata = match req.metadata {
+        let mut metadata = match req.metadata {
             None | Some(serde_json::Value::Null) => serde_json::json!({}),
             Some(m @ serde_json::Value::Object(_)) => m,
             Some(_) => return Err(Error::invalid_field("metadata", "metadata must be a JSON object")),
         };
+        if let (Some(claims), Some(obj)) = (&boot, metadata.as_object_mut()) {
+            // What the token proves, not what the agent says.
+            obj.insert("asset".into(), serde_json::json!(claims.asset));
+            obj.insert("mac".into(), serde_json::json!(claims.mac.to_string()));
+        }
         let metadata_text = json_text(&metadata)?;
         if metadata_text.len() > MAX_METADATA_BYTES {
             return Err(Error::invalid_field(
@@ -364,7 +389,7 @@ impl AppState {
             revoked_at: None,
         };
         let mut tx = self.store.begin().await?;
-        if !Store::enroll_token_consume(&mut tx, &token.id, &now).await? {
+        if boot.is_none() && !Store::enroll_token_consume(&mut tx, &token.id, &now).await? {
             // Lost a race (the last use went to another device) or it changed meanwhile.
             tx.rollback().await?;
             let current = self.store.enroll_token_get(&token.id).await?.ok_or_else(invalid_enroll_token)?;

@@ -2,6 +2,7 @@
 //! resource. Each operation checks permission, validates, changes the store and appends the audit
 //! entry in the same transaction. Nothing here knows about HTTP.
 
+pub mod agents;
 pub mod api_keys;
 pub mod assets;
 pub mod audit;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub policies: crate::policy::PolicyCache,
     /// Boot timeline, discovery and the IP-to-MAC map the boot services share.
     pub boot: crate::boot::BootShared,
+    /// The appliance's SSH key, the only one agents accept (derived from the master key).
+    pub agent_key: Arc<crate::agent::key::ApplianceKey>,
 }
 
 /// Page request, validated: `page` from 1, `per_page` 1..=100 (default 20).

@@ -150,6 +150,8 @@ async fn create(tx: &mut sqlx::AnyConnection, mac: Mac, s: &Sighting) -> Result<
         macs: vec![mac],
         tags: Vec::new(),
         specs: specs(&serde_json::json!({}), s),
+        disks: serde_json::json!([]),
+        nics: serde_json::json!([]),
         smbios_uuid: s.uuid.clone(),
         serial: None,
         bmc: None,

@@ -193,6 +193,8 @@ mod tests {
             macs: vec![],
             tags: tags.iter().map(|t| t.to_string()).collect(),
             specs: serde_json::json!({}),
+            disks: serde_json::json!([]),
+            nics: serde_json::json!([]),
             smbios_uuid: None,
             serial: None,
             bmc: None,

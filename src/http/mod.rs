@@ -2,6 +2,7 @@
 //! (`boot`, outside the API's gate). Handlers are thin; the API router is built with utoipa-axum so
 //! an API route cannot exist without its OpenAPI entry.
 
+pub mod agent;
 pub mod api;
 pub mod boot;
 pub mod error;
@@ -24,7 +25,7 @@ use crate::error::Error;
 #[openapi(
     info(title = "ironbay", description = "Bare-metal provisioning appliance: REST API"),
     modifiers(&SecuritySchemes),
-    tags((name = "health"), (name = "auth"), (name = "users"), (name = "api-keys"), (name = "assets"), (name = "boot"), (name = "audit"), (name = "vnis"), (name = "devices"), (name = "policies"), (name = "psks"), (name = "webhooks"))
+    tags((name = "health"), (name = "auth"), (name = "users"), (name = "api-keys"), (name = "assets"), (name = "boot"), (name = "agents"), (name = "audit"), (name = "vnis"), (name = "devices"), (name = "policies"), (name = "psks"), (name = "webhooks"))
 )]
 struct ApiDoc;
 
@@ -78,6 +79,11 @@ pub fn api() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(assets::get, assets::update, assets::delete))
         .routes(routes!(boot_events::of_asset))
         .routes(routes!(boot_events::of_mac))
+        .routes(routes!(agents::get))
+        .routes(routes!(agents::inventory))
+        .routes(routes!(agents::inventory_changes))
+        .routes(routes!(agents::command))
+        .routes(routes!(agents::rescue))
         .routes(routes!(audit::list))
         .routes(routes!(audit::export))
         .routes(routes!(audit::verify))
@@ -168,7 +174,12 @@ pub fn router(app: App) -> Router {
         // Bodies are read (and limited) by `ApiJson`; this outer bound only stops abuse early.
         .layer(DefaultBodyLimit::max(app.config.max_body_bytes.saturating_mul(2)));
     // Boot routes are merged beside the API, not under its gate: booting machines have no credentials.
-    Router::new().merge(api).merge(boot::router()).layer(tower_http::trace::TraceLayer::new_for_http()).with_state(app)
+    Router::new()
+        .merge(api)
+        .merge(boot::router())
+        .merge(agent::router())
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(app)
 }
 
 async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> impl IntoResponse {

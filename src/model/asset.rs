@@ -116,6 +116,13 @@ pub struct AssetView {
     /// Hardware facts reported by the agent.
     #[schema(value_type = Object)]
     pub specs: serde_json::Value,
+    /// Disks the agent reported: name, path, size_bytes, model, serial, wwn, rotational,
+    /// removable, read_only, transport, partition_table, ...
+    #[schema(value_type = Vec<Object>)]
+    pub disks: serde_json::Value,
+    /// NICs the agent reported: name, mac, driver, link, speed_mbps, carrier.
+    #[schema(value_type = Vec<Object>)]
+    pub nics: serde_json::Value,
     pub bmc: Option<BmcView>,
     pub generation: i64,
     pub created_at: String,

@@ -16,6 +16,10 @@ pub struct AssetRow {
     pub macs: Vec<Mac>,
     pub tags: Vec<String>,
     pub specs: serde_json::Value,
+    /// The agent's last report (JSON arrays of `ironbay_wire::inventory::Disk` / `Nic`); only
+    /// registration writes them.
+    pub disks: serde_json::Value,
+    pub nics: serde_json::Value,
     pub smbios_uuid: Option<String>,
     pub serial: Option<String>,
     pub bmc: Option<BmcRow>,
@@ -46,6 +50,8 @@ impl From<&AssetRow> for AssetView {
             smbios_uuid: a.smbios_uuid.clone(),
             serial: a.serial.clone(),
             specs: a.specs.clone(),
+            disks: a.disks.clone(),
+            nics: a.nics.clone(),
             bmc: a.bmc.as_ref().map(|b| BmcView {
                 driver: b.driver,
                 address: b.address.clone(),
@@ -79,6 +85,8 @@ struct RawAsset {
     macs: String,
     tags: String,
     specs: String,
+    disks: String,
+    nics: String,
     smbios_uuid: Option<String>,
     serial: Option<String>,
     bmc_driver: Option<String>,
@@ -112,6 +120,8 @@ impl TryFrom<RawAsset> for AssetRow {
             macs: json_column("assets.macs", &r.macs)?,
             tags: json_column("assets.tags", &r.tags)?,
             specs: json_column("assets.specs", &r.specs)?,
+            disks: json_column("assets.disks", &r.disks)?,
+            nics: json_column("assets.nics", &r.nics)?,
             id: r.id,
             hostname: r.hostname,
             smbios_uuid: r.smbios_uuid,
@@ -124,7 +134,7 @@ impl TryFrom<RawAsset> for AssetRow {
     }
 }
 
-const COLUMNS: &str = "id, hostname, state, macs, tags, specs, smbios_uuid, serial, bmc_driver, bmc_address, \
+const COLUMNS: &str = "id, hostname, state, macs, tags, specs, disks, nics, smbios_uuid, serial, bmc_driver, bmc_address, \
     bmc_port, bmc_username, bmc_password, generation, created_at, updated_at";
 
 #[derive(Debug, Default, Clone)]
@@ -349,6 +359,32 @@ impl Store {
         )
         .bind(&a.id)
         .bind(state.as_str())
+        .bind(now)
+        .bind(render_view(&next))
+        .bind(a.generation)
+        .execute(&mut *conn)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        Store::bump_generation(conn, "assets").await?;
+        Ok(true)
+    }
+
+    /// Registration's write of what the agent reported (specs, disks, NICs, and the serial and
+    /// SMBIOS UUID when they were unknown), if the row is still at `a.generation`.
+    pub async fn asset_set_hardware(conn: &mut AnyConnection, a: &AssetRow, now: &str) -> Result<bool, sqlx::Error> {
+        let next = AssetRow { generation: a.generation + 1, updated_at: now.to_string(), ..a.clone() };
+        let done = sqlx::query(
+            "UPDATE assets SET specs = $2, disks = $3, nics = $4, serial = $5, smbios_uuid = $6, \
+             generation = generation + 1, updated_at = $7, view = $8 WHERE id = $1 AND generation = $9",
+        )
+        .bind(&a.id)
+        .bind(a.specs.to_string())
+        .bind(a.disks.to_string())
+        .bind(a.nics.to_string())
+        .bind(a.serial.as_deref())
+        .bind(a.smbios_uuid.as_deref())
         .bind(now)
         .bind(render_view(&next))
         .bind(a.generation)

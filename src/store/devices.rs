@@ -6,7 +6,7 @@ use sqlx::{AnyConnection, FromRow};
 
 use super::{Filter, Store};
 
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone, Default, FromRow)]
 pub struct EnrollTokenRow {
     pub id: String,
     pub token_hash: String,

@@ -2,6 +2,7 @@
 //! driver. Every statement is written once with `$n` placeholders, which both engines accept;
 //! each engine has its own migrations folder because their DDL differs. One file per resource.
 
+pub mod agents;
 pub mod api_keys;
 pub mod assets;
 pub mod audit;

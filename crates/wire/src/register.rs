@@ -37,6 +37,8 @@ pub struct RegisterResponse {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HeartbeatRequest {
+    /// The device id the agent registered with: a heartbeat from an older boot's agent is refused.
+    pub device_id: String,
     /// Seconds since the agent started.
     pub uptime_secs: u64,
     /// The command running now, if any (`wipe`, `write-image`, ...).

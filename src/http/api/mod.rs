@@ -1,6 +1,7 @@
 //! REST handlers under `/api/v1`: thin — parse, call the application layer, render. One file per
 //! resource; each handler carries its OpenAPI description.
 
+pub mod agents;
 pub mod api_keys;
 pub mod assets;
 pub mod audit;
