@@ -1,0 +1,158 @@
+//! Runs one agent command, the same way whether the appliance asked over SSH or an operator typed
+//! it on the console: lines go to `emit`, the outcome is returned (the caller writes it as the last
+//! line). Disk commands are blocking: callers run them off the async runtime.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use ironbay_wire::command::Command;
+use ironbay_wire::inventory::Disk;
+use ironbay_wire::progress::{Outcome, Status};
+use serde_json::json;
+
+use crate::report::{Emit, log};
+use crate::{disk, inventory};
+
+/// What this agent ran since it started: the appliance asks (`history`) before retrying a
+/// destructive step, so a wipe that finished is never run twice.
+#[derive(Clone, Default)]
+pub struct History(Arc<Mutex<Vec<serde_json::Value>>>);
+
+impl History {
+    fn push(&self, entry: serde_json::Value) {
+        if let Ok(mut v) = self.0.lock() {
+            if v.len() >= 1000 {
+                v.remove(0);
+            }
+            v.push(entry);
+        }
+    }
+    pub fn entries(&self) -> Vec<serde_json::Value> {
+        self.0.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// Finds the disk a command names: by path or kernel name among the inventory's disks, else
+/// (a device the inventory leaves out, such as a loop device in a test) any block device path.
+pub fn resolve_disk(name: &str, known: &[Disk]) -> Result<Disk, Outcome> {
+    let path = if name.starts_with('/') { name.to_string() } else { format!("/dev/{name}") };
+    if let Some(d) = known.iter().find(|d| d.path == path || d.name == name) {
+        return Ok(d.clone());
+    }
+    disk::describe(Path::new(&path))
+        .map_err(|e| Outcome::error("resolve", "DISK_NOT_FOUND", format!("no disk {name}: {e}"), json!({"disk": name})))
+}
+
+/// Runs `command`. Reboot and poweroff are answered first and done by the caller afterwards
+/// (`after`), so the appliance sees their result before the connection drops.
+pub fn run(command: &Command, history: &History, emit: Emit<'_>) -> Outcome {
+    let started = unix_ms();
+    let outcome = match command {
+        Command::Inventory => Outcome::ok("inventory", json!(inventory::collect())),
+        Command::Lsblk => Outcome::ok("lsblk", json!(inventory::collect().disks)),
+        Command::History => Outcome::ok("history", json!(history.entries())),
+        Command::Wipe { method, disks } => {
+            let known = inventory::collect().disks;
+            let targets: Result<Vec<Disk>, Outcome> = if disks.is_empty() {
+                Ok(known.clone())
+            } else {
+                disks.iter().map(|d| resolve_disk(d, &known)).collect()
+            };
+            match targets {
+                Err(mut o) => {
+                    o.command = "wipe".into();
+                    o
+                }
+                Ok(targets) if targets.is_empty() => {
+                    Outcome::error("wipe", "NO_DISKS", "this machine has no disks to wipe", json!({"disks": []}))
+                }
+                Ok(targets) => {
+                    let results: Vec<_> = targets
+                        .iter()
+                        .map(|d| {
+                            if let Some(why) = d.protected_reason() {
+                                log(emit, format!("skipping {}: {why}", d.path));
+                            }
+                            disk::wipe(d, *method, emit)
+                        })
+                        .collect();
+                    let failed: Vec<&str> =
+                        results.iter().filter(|r| r.status == "failed").map(|r| r.disk.as_str()).collect();
+                    let details = json!({"method": method.as_str(), "disks": results});
+                    if failed.is_empty() {
+                        Outcome::ok("wipe", details)
+                    } else {
+                        Outcome::error(
+                            "wipe",
+                            "WIPE_FAILED",
+                            format!("wiping {} failed (see details)", failed.join(", ")),
+                            details,
+                        )
+                    }
+                }
+            }
+        }
+        Command::WriteImage { url, sha256, disk: target } => {
+            let known = inventory::collect().disks;
+            match resolve_disk(target, &known) {
+                Err(mut o) => {
+                    o.command = "write-image".into();
+                    o
+                }
+                Ok(d) => match d.protected_reason() {
+                    Some(why) => Outcome::error(
+                        "write-image",
+                        "DISK_PROTECTED",
+                        format!("{} is {why}: images are never written to it", d.path),
+                        json!({"disk": d.path}),
+                    ),
+                    None => match disk::write_image(url, sha256, &d, emit) {
+                        Ok(w) => Outcome::ok("write-image", json!(w)),
+                        Err(e) => {
+                            Outcome::error("write-image", e.code(), e.to_string(), json!({"disk": d.path, "url": url}))
+                        }
+                    },
+                },
+            }
+        }
+        Command::Reboot => Outcome::ok("reboot", json!({"rebooting": true})),
+        Command::Poweroff => Outcome::ok("poweroff", json!({"powering_off": true})),
+        // Handled by the SSH server (it owns the key list); here only for completeness.
+        Command::RescueKey { .. } => {
+            Outcome::error("rescue-key", "NOT_HERE", "rescue keys are given to the running agent over SSH", json!(null))
+        }
+    };
+    if command.is_destructive() {
+        history.push(json!({
+            "command": command.to_exec(),
+            "started_at_unix_ms": started,
+            "finished_at_unix_ms": unix_ms(),
+            "result": outcome.result,
+            "code": outcome.code,
+        }));
+    }
+    outcome
+}
+
+/// After the outcome of a reboot or poweroff was sent: do it.
+pub fn after(command: &Command) {
+    let how = match command {
+        Command::Reboot => libc::RB_AUTOBOOT,
+        Command::Poweroff => libc::RB_POWER_OFF,
+        _ => return,
+    };
+    // SAFETY: sync and reboot take no pointers; reboot only returns on failure.
+    unsafe {
+        libc::sync();
+        libc::reboot(how);
+    }
+}
+
+/// Whether an outcome is a success.
+pub fn succeeded(o: &Outcome) -> bool {
+    o.result == Status::Ok
+}
