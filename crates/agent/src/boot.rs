@@ -42,6 +42,10 @@ pub async fn run() -> Result<(), String> {
     let args = cmdline::parse(&text)?;
     let lease = tokio::task::spawn_blocking(net::bring_up).await.map_err(|e| e.to_string())??;
     say(format!("{} has {} ({:.1}s after start)", lease.interface, lease.ip, started.elapsed().as_secs_f64()));
+    // Bound before registering, so the port registered is one that already answers.
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, args.ssh_port)))
+        .await
+        .map_err(|e| format!("binding SSH port {}: {e}", args.ssh_port))?;
     let identity = Identity::generate().map_err(|e| format!("generating the agent key: {e}"))?;
     let appliance = Arc::new(Appliance::new(&args.url));
     let registered = {
@@ -66,8 +70,7 @@ pub async fn run() -> Result<(), String> {
         history: Default::default(),
         busy: Arc::new(Mutex::new(None)),
     };
-    let addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, args.ssh_port));
-    let ssh = tokio::spawn(sshd::serve(addr, identity.key, shared.clone()));
+    let ssh = tokio::spawn(sshd::serve(listener, identity.key, shared.clone()));
     say(format!("SSH on port {}", args.ssh_port));
     let beats =
         tokio::spawn(heartbeats(appliance, device_id, reg.token, reg.heartbeat_secs, shared.busy.clone(), started));

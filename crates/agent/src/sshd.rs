@@ -55,8 +55,8 @@ impl russh::server::Server for Server {
     }
 }
 
-/// Serves SSH on `addr` until the process ends.
-pub async fn serve(addr: SocketAddr, host_key: PrivateKey, shared: Shared) -> std::io::Result<()> {
+/// Serves SSH on `listener` until the process ends.
+pub async fn serve(listener: tokio::net::TcpListener, host_key: PrivateKey, shared: Shared) -> std::io::Result<()> {
     let mut methods = MethodSet::empty();
     methods.push(MethodKind::PublicKey);
     let config = Arc::new(russh::server::Config {
@@ -68,7 +68,6 @@ pub async fn serve(addr: SocketAddr, host_key: PrivateKey, shared: Shared) -> st
         keepalive_interval: Some(Duration::from_secs(15)),
         ..Default::default()
     });
-    let listener = tokio::net::TcpListener::bind(addr).await?;
     Server(shared).run_on_socket(config, &listener).await
 }
 
