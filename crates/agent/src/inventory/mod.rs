@@ -3,6 +3,9 @@
 //! /sys, /proc and /dev. Every reader works under a root directory so tests run it on fixture
 //! trees; [`collect`] is the same with `/`.
 //!
+//! Collecting blocks (file reads, and IPMI requests that may wait up to a few seconds on a slow
+//! BMC): from async code, call it in `spawn_blocking`.
+//!
 //! Nothing here fails: what cannot be read is `None` (or 0 for counts), never a guess and never
 //! an empty string.
 
