@@ -37,7 +37,17 @@ TD=$(mkdir -p "$CARGO_TARGET_DIR" && cd "$CARGO_TARGET_DIR" && pwd -P)
 TRIPLE=x86_64-unknown-linux-gnu
 export RUSTFLAGS="-C target-feature=+crt-static -C strip=symbols -C link-arg=-Wl,--build-id=none --remap-path-prefix=$CH=/cargo --remap-path-prefix=$TD=/target"
 export CFLAGS_x86_64_unknown_linux_gnu="-ffile-prefix-map=$CH=/cargo -ffile-prefix-map=$TD=/target"
+# Cargo decides a workspace crate is fresh by comparing its sources' mtimes with the last build's,
+# wherever that build's sources were: after another clone built the agent into this shared target
+# dir, this clone's older files would pass for built. So when the clone changes, the two workspace
+# crates are rebuilt (their dependencies stay cached).
+REPO=$(pwd -P)
+MARK=$TD/$TRIPLE/release/.ironbay-agent-clone
+if [[ -f $MARK && $(cat "$MARK") != "$REPO" ]]; then
+    cargo clean --release --target "$TRIPLE" -p ironbay-agent -p ironbay-wire
+fi
 cargo build --release --locked -p ironbay-agent --target "$TRIPLE"
+echo "$REPO" > "$MARK"
 AGENT=$CARGO_TARGET_DIR/$TRIPLE/release/ironbay-agent
 # ldd (libc-bin, always there) says "statically linked" (static-pie) or "not a dynamic executable".
 LDD=$(ldd "$AGENT" 2>&1 || true)
