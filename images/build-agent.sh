@@ -2,7 +2,10 @@
 # Builds the agent image the appliance serves at /images/agent/{vmlinuz,initrd.img}:
 # - vmlinuz: Debian's kernel, from the installed linux-image-amd64 package;
 # - initrd.img: busybox-static, the NIC/disk/IPMI driver modules of that kernel, an /init, and
-#   the ironbay-agent binary, linked statically (glibc, +crt-static: `file` must say "static").
+#   the ironbay-agent binary, linked statically (glibc, +crt-static; checked with ldd). Every
+#   dependency links statically as is: aws-lc-sys (russh's crypto), zstd-sys and liblzma-sys
+#   (feature "static") build their C code into the binary, and glibc >= 2.34 has its "files" and
+#   "dns" NSS modules inside libc, so name resolution works with no libnss_*.so in the initramfs.
 #
 # Usage: bash images/build-agent.sh      -> images/agent/vmlinuz, images/agent/initrd.img
 #
@@ -11,8 +14,11 @@
 # symbols stripped and no build id). Cached: images/agent/stamp records the kernel version and the
 # sha256 of this script, busybox and the agent binary; when none changed the script exits after the
 # (no-op) cargo build. CARGO_TARGET_DIR defaults to ~/.cache/ironbay/target as in scripts/test.sh.
+# Times on 2 busy cores: the agent's first (cold) release build ~8 min; with it built, the image
+# ~10 s; nothing changed, ~1 s.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+SELF=$(realpath "$0")
+cd "$(dirname "$SELF")/.."
 umask 022
 export LC_ALL=C
 START=$(date +%s.%N)
@@ -59,7 +65,7 @@ fi
 BUILT=$(date +%s.%N)
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
-STAMP="$KVER $(sha "$0") $(sha /bin/busybox) $(sha "$AGENT")"
+STAMP="$KVER $(sha "$SELF") $(sha /bin/busybox) $(sha "$AGENT")"
 if [[ -f $OUT/stamp && $(cat "$OUT/stamp") == "$STAMP" && -s $OUT/initrd.img && -s $OUT/vmlinuz ]]; then
     echo "agent image up to date (kernel $KVER, agent $(sha "$AGENT" | cut -c1-12))"
     exit 0
