@@ -32,7 +32,8 @@ impl AlignedBuf {
     /// `len` is rounded up to a multiple of [`ALIGN`].
     pub fn new(len: usize) -> AlignedBuf {
         let len = len.max(ALIGN).next_multiple_of(ALIGN);
-        let layout = Layout::from_size_align(len, ALIGN).unwrap_or_else(|_| std::alloc::handle_alloc_error(Layout::new::<u8>()));
+        let layout =
+            Layout::from_size_align(len, ALIGN).unwrap_or_else(|_| std::alloc::handle_alloc_error(Layout::new::<u8>()));
         // SAFETY: the layout has a non-zero size.
         let ptr = unsafe { alloc_zeroed(layout) };
         if ptr.is_null() {

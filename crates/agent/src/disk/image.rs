@@ -32,11 +32,14 @@ pub fn write(url: &str, sha256: &str, disk: &Disk, emit: Emit<'_>) -> Result<Ima
     if let Some(why) = disk.protected_reason() {
         return Err(DiskError::Protected { disk: disk.path.clone(), reason: why.into() });
     }
-    let dev = Device::open_rw(Path::new(&disk.path))
-        .map_err(|source| DiskError::Open { disk: disk.path.clone(), source })?;
+    let dev =
+        Device::open_rw(Path::new(&disk.path)).map_err(|source| DiskError::Open { disk: disk.path.clone(), source })?;
     let started = Instant::now();
-    let too_large =
-        |at_least: u64| DiskError::ImageTooLarge { disk: disk.path.clone(), image_at_least: at_least, disk_bytes: dev.size };
+    let too_large = |at_least: u64| DiskError::ImageTooLarge {
+        disk: disk.path.clone(),
+        image_at_least: at_least,
+        disk_bytes: dev.size,
+    };
 
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_connect(Some(Duration::from_secs(30)))

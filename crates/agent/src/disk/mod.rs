@@ -38,7 +38,9 @@ pub enum DiskError {
     Http(String),
     #[error("the image is larger than {disk} ({image_at_least} bytes or more, the disk has {disk_bytes})")]
     ImageTooLarge { disk: String, image_at_least: u64, disk_bytes: u64 },
-    #[error("SHA-256 mismatch: expected {expected}, the image written hashes to {actual}; the disk's first MiB stays zeroed")]
+    #[error(
+        "SHA-256 mismatch: expected {expected}, the image written hashes to {actual}; the disk's first MiB stays zeroed"
+    )]
     Sha256Mismatch { expected: String, actual: String },
     #[error("decompressing the {format} image failed: {message}")]
     Decompress { format: &'static str, message: String },

@@ -119,7 +119,8 @@ pub fn secure_erase(dev: &Device, disk: &Disk, emit: Emit<'_>) -> Result<(), Str
         })
     };
     emit(progress(0));
-    let mut cmd = PassthruCmd { opcode: OP_FORMAT_NVM, nsid, cdw10, timeout_ms: FORMAT_TIMEOUT_MS, ..Default::default() };
+    let mut cmd =
+        PassthruCmd { opcode: OP_FORMAT_NVM, nsid, cdw10, timeout_ms: FORMAT_TIMEOUT_MS, ..Default::default() };
     admin(dev, &mut cmd).map_err(|e| format!("NVMe Format NVM (secure erase) of {}: {e}", disk.path))?;
     emit(progress(dev.size));
     Ok(())

@@ -27,7 +27,11 @@ pub fn describe(path: &Path) -> Result<Disk, DiskError> {
     let name = real.file_name().and_then(|n| n.to_str()).ok_or_else(not_found)?.to_string();
     let sys = fs::canonicalize(Path::new("/sys/class/block").join(&name)).map_err(|_| not_found())?;
     // A partition has no queue/ or device/ of its own: its disk's apply.
-    let whole: PathBuf = if sys.join("partition").exists() { sys.parent().map(Path::to_path_buf).unwrap_or(sys.clone()) } else { sys.clone() };
+    let whole: PathBuf = if sys.join("partition").exists() {
+        sys.parent().map(Path::to_path_buf).unwrap_or(sys.clone())
+    } else {
+        sys.clone()
+    };
     let queue = whole.join("queue");
     let device = whole.join("device");
 
@@ -89,16 +93,29 @@ fn transport(name: &str, whole: &Path) -> Option<String> {
 /// What BMCs call the media they present (iDRAC, iLO, AMI/Supermicro, Lenovo XCC).
 fn is_virtual_media(vendor: Option<&str>, model: Option<&str>) -> bool {
     let text = format!("{} {}", vendor.unwrap_or(""), model.unwrap_or("")).to_ascii_lowercase();
-    ["virtual cd", "virtual floppy", "virtual hdisk", "virtual media", "virtualmedia", "vmedia", "idrac", "ilo virtual", "virtual_cdrom"]
-        .iter()
-        .any(|m| text.contains(m))
+    [
+        "virtual cd",
+        "virtual floppy",
+        "virtual hdisk",
+        "virtual media",
+        "virtualmedia",
+        "vmedia",
+        "idrac",
+        "ilo virtual",
+        "virtual_cdrom",
+    ]
+    .iter()
+    .any(|m| text.contains(m))
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn bmc_virtual_media_is_recognised() {
-        assert!(super::is_virtual_media(Some("AMI"), Some("Virtual CDROM0")) || super::is_virtual_media(Some("AMI"), Some("Virtual CD")));
+        assert!(
+            super::is_virtual_media(Some("AMI"), Some("Virtual CDROM0"))
+                || super::is_virtual_media(Some("AMI"), Some("Virtual CD"))
+        );
         assert!(super::is_virtual_media(Some("iDRAC"), Some("LCDRIVE")));
         assert!(!super::is_virtual_media(Some("ATA"), Some("Samsung SSD 870")));
     }

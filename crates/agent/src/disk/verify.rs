@@ -35,7 +35,8 @@ pub fn sample_offsets(region: Range<u64>, spread: u64, seed: u64) -> Vec<u64> {
         x ^= x >> 7;
         x ^= x << 17;
         let within = (x % stripe) / align * align;
-        out.push((region.start + i * stripe + within).min(last));
+        let at = region.start + (i * stripe + within) / align * align;
+        out.push(at.min(last));
     }
     out.sort_unstable();
     out.dedup();

@@ -1,6 +1,9 @@
 //! The four wipe methods. Each one fills in `bytes_wiped` and `verification` of the record, and
 //! returns `Err(reason)` when it could not do what it was asked: never a weaker method instead.
 
+// `[0..size]` here is a list of byte regions with one region in it, not a mistaken range.
+#![allow(clippy::single_range_in_vec_init)]
+
 use std::ops::Range;
 use std::path::Path;
 
@@ -79,9 +82,14 @@ fn quick(dev: &Device, disk: &Disk, r: &mut DiskWipe, emit: Emit<'_>) -> Result<
     let (found, _) = signatures::scan(dev, &signatures::probes(size)).map_err(|e| io("reading signatures", e))?;
     let mut names: Vec<&str> = found.iter().map(|p| p.name).collect();
     names.dedup();
-    log(emit, if names.is_empty() { format!("{}: no known signature", disk.path) } else {
-        format!("{}: found {}", disk.path, names.join(", "))
-    });
+    log(
+        emit,
+        if names.is_empty() {
+            format!("{}: no known signature", disk.path)
+        } else {
+            format!("{}: found {}", disk.path, names.join(", "))
+        },
+    );
 
     let ends: Vec<Range<u64>> = if size < 2 * END { vec![0..size] } else { vec![0..END, size - END..size] };
     // Explicit spots first, so an interrupted wipe has already removed what identifies the disk:
@@ -98,7 +106,11 @@ fn quick(dev: &Device, disk: &Disk, r: &mut DiskWipe, emit: Emit<'_>) -> Result<
     }
     dev.sync().map_err(|e| io("fdatasync", e))?;
     meter.finish(emit);
-    let outside: u64 = spots.iter().filter(|s| !ends.iter().any(|e| e.start <= s.start && s.end <= e.end)).map(|s| s.end - s.start).sum();
+    let outside: u64 = spots
+        .iter()
+        .filter(|s| !ends.iter().any(|e| e.start <= s.start && s.end <= e.end))
+        .map(|s| s.end - s.start)
+        .sum();
     r.bytes_wiped = ends.iter().map(|e| e.end - e.start).sum::<u64>() + outside;
     settle(dev, disk, emit);
 
@@ -240,7 +252,13 @@ fn discard(dev: &Device, disk: &Disk, r: &mut DiskWipe, emit: Emit<'_>) -> Resul
         r.verification = Some(v);
         return Ok(());
     }
-    log(emit, format!("{}: discarded blocks do not read as zeros (not promised by the device); checking signatures", disk.path));
+    log(
+        emit,
+        format!(
+            "{}: discarded blocks do not read as zeros (not promised by the device); checking signatures",
+            disk.path
+        ),
+    );
     let (v, left) = verify::no_signatures(dev, &[], 0).map_err(|e| io("verifying", e))?;
     if !left.is_empty() {
         log(emit, format!("{}: signatures still readable after discard: {}", disk.path, left.join(", ")));
