@@ -19,9 +19,8 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let mut out = std::io::stdout().lock();
     let mut print = |line: Line| {
-        let _ = writeln!(out, "{}", line.to_json());
+        let _ = writeln!(std::io::stdout(), "{}", line.to_json());
     };
     let outcome = match &command {
         Command::Wipe { method, disks } => {
