@@ -315,6 +315,10 @@ fn a_device_held_by_someone_else_fails_clearly() {
     let (r, _) = wipe(&l, WipeMethod::Zero);
     assert_eq!(r.status, "failed");
     assert!(r.reason.as_deref().unwrap_or_default().contains("EBUSY"), "{r:?}");
+    let mut emit = |_: Line| {};
+    let err = disk::write_image("http://127.0.0.1:9/x", &"0".repeat(64), &l.disk(), &mut emit).expect_err("busy");
+    assert_eq!(err.code(), "DISK_OPEN_FAILED");
+    assert!(err.to_string().contains("mounted"), "{err}");
     assert!(patterned(&l.read(0, MIB), 0));
 }
 

@@ -30,7 +30,7 @@ pub enum DiskError {
     Protected { disk: String, reason: String },
     #[error("{path}: no such block device")]
     NotFound { path: String },
-    #[error("cannot open {disk} exclusively: {source} (mounted or in use?)")]
+    #[error("cannot open {disk} exclusively: {source}{}", busy_hint(.source))]
     Open { disk: String, source: std::io::Error },
     #[error("{what}: {source}")]
     Io { what: String, source: std::io::Error },
@@ -131,6 +131,10 @@ pub fn write_image(url: &str, sha256: &str, disk: &Disk, emit: Emit<'_>) -> Resu
 /// rotational, logical/physical block size; model/serial when present). Works for loop devices.
 pub fn describe(path: &std::path::Path) -> Result<Disk, DiskError> {
     sysfs::describe(path)
+}
+
+fn busy_hint(e: &std::io::Error) -> &'static str {
+    if e.raw_os_error() == Some(libc::EBUSY) { " (mounted, or held by md, LVM or another program)" } else { "" }
 }
 
 fn now_ms() -> u64 {

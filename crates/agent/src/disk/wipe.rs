@@ -30,6 +30,7 @@ pub fn run(disk: &Disk, method: WipeMethod, r: &mut DiskWipe, emit: Emit<'_>) ->
         // Decided on the transport before anything is opened: refusing must not touch the disk.
         let transport = transport(disk);
         match transport.as_str() {
+            _ if disk.name.starts_with("nvme") => {}
             "nvme" => {}
             "sata" | "ata" => {
                 return Err("SECURE_ERASE_UNSUPPORTED: ATA security erase (SG_IO ATA PASS-THROUGH) is not \
