@@ -111,7 +111,7 @@ series() {
     all+=("$(timed "$bytes" "$@")")
     $check
   done
-  printf '%s\n' "${all[@]}" | sort -n | awk '{v[NR]=$1} END {printf "%d %d", v[int((NR+1)/2)], v[NR]}'
+  printf '%s\n' "${all[@]}" | sort -n | awk '{v[NR]=$1} END {printf "%d / %d", v[int((NR+1)/2)], v[NR]}'
   echo " (runs: ${all[*]})"
 }
 

@@ -25,8 +25,10 @@ pub struct AlignedBuf {
     len: usize,
 }
 
-// The buffer is plain owned memory; moving it to a writer thread is fine.
+// SAFETY: the buffer is plain owned memory: moving it to another thread is fine, and shared
+// references only ever read it (writing needs `&mut`).
 unsafe impl Send for AlignedBuf {}
+unsafe impl Sync for AlignedBuf {}
 
 impl AlignedBuf {
     /// `len` is rounded up to a multiple of [`ALIGN`].
@@ -54,10 +56,6 @@ impl AlignedBuf {
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         // SAFETY: as above, and &mut self makes the access unique.
         unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
-    }
-
-    pub fn zero(&mut self) {
-        self.as_mut_slice().fill(0);
     }
 }
 
