@@ -103,26 +103,31 @@ agent_zero() { "$AGENT" wipe --method zero --disk "$LOOP"; }
 # dd stops with ENOSPC at the device's end: that is its way of finishing.
 dd_zero() { dd if=/dev/zero of="$LOOP" oflag=direct bs=4M status=none; }
 
-# series NAME BYTES CHECK CMD: RUNS runs; prints "median best (runs: ...)".
-series() {
-  local check=$1 bytes=$2; shift 2
-  local -a all=()
-  for _ in $(seq "$RUNS"); do
-    all+=("$(timed "$bytes" "$@")")
-    $check
-  done
-  printf '%s\n' "${all[@]}" | sort -n | awk '{v[NR]=$1} END {printf "%d / %d", v[int((NR+1)/2)], v[NR]}'
-  echo " (runs: ${all[*]})"
-}
-
 check_zero() { cmp -n $((64 << 20)) /dev/zero "$LOOP" >/dev/null; }
 
-aw=$(series check_image "$SIZE" agent_write)
-grep -q '"result":"ok"' "$WORK/out" || { echo "bench: the agent's write-image did not succeed" >&2; exit 1; }
-dw=$(series check_image "$SIZE" dd_write)
-df=$(series check_image "$SIZE" dd_write_full)
-az=$(series check_zero "$DEV_SIZE" agent_zero)
-dz=$(ALLOW_FAIL=1 series check_zero "$DEV_SIZE" dd_zero)
+# Rounds interleave the two sides, so load that comes and goes (a shared machine) hits both.
+AW=() DW=() DF=() AZ=() DZ=()
+for r in $(seq "$RUNS"); do
+  AW+=("$(timed "$SIZE" agent_write)")
+  grep -q '"result":"ok"' "$WORK/out" || { echo "bench: the agent's write-image did not succeed" >&2; exit 1; }
+  check_image
+  DW+=("$(timed "$SIZE" dd_write)")
+  check_image
+  DF+=("$(timed "$SIZE" dd_write_full)")
+  check_image
+  AZ+=("$(timed "$DEV_SIZE" agent_zero)")
+  grep -q '"result":"ok"' "$WORK/out" || { echo "bench: the agent's zero wipe did not succeed" >&2; exit 1; }
+  check_zero
+  DZ+=("$(ALLOW_FAIL=1 timed "$DEV_SIZE" dd_zero)")
+  check_zero
+  echo "bench: round $r: write agent ${AW[-1]} dd ${DW[-1]} dd-fullblock ${DF[-1]}; zero agent ${AZ[-1]} dd ${DZ[-1]} MB/s" >&2
+done
+# stats VALUES...: "median / best (runs: ...)".
+stats() {
+  printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {printf "%d / %d", v[int((NR+1)/2)], v[NR]}'
+  echo " (runs: $*)"
+}
+aw=$(stats "${AW[@]}") dw=$(stats "${DW[@]}") df=$(stats "${DF[@]}") az=$(stats "${AZ[@]}") dz=$(stats "${DZ[@]}")
 
 ratio() { awk -v a="${1%% *}" -v b="${2%% *}" 'BEGIN { printf "%.2f", a / b }'; }
 echo "| operation | agent MB/s (median / best) | dd baseline MB/s (median / best) | agent / baseline (median) |"
@@ -130,7 +135,5 @@ echo "|---|---|---|---|"
 echo "| write-image, 1 GiB raw over HTTP vs \`curl \| dd oflag=direct bs=4M\` | ${aw%% (*} | ${dw%% (*} | $(ratio "$aw" "$dw") |"
 echo "| (same, baseline with \`iflag=fullblock\`) | ${aw%% (*} | ${df%% (*} | $(ratio "$aw" "$df") |"
 echo "| wipe zero, 2 GiB vs \`dd if=/dev/zero oflag=direct bs=4M\` | ${az%% (*} | ${dz%% (*} | $(ratio "$az" "$dz") |"
-echo "  agent write: ${aw#* * }; dd write: ${dw#* * }; dd fullblock: ${df#* * }" >&2
-echo "  agent zero: ${az#* * }; dd zero: ${dz#* * }" >&2
 echo
 echo "loop device over a sparse file (direct-io=on), nginx on 127.0.0.1, $RUNS runs, $(nproc) cores, $(date -u +%F), load average before start $LOAD0"
