@@ -382,6 +382,12 @@ fn serve(mut conn: TcpStream, files: &HashMap<String, Vec<u8>>) {
     }
     let req = String::from_utf8_lossy(&req);
     let path = req.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/').to_string();
+    // `<name>.truncated`: the file announced at twice its length, then the connection closes.
+    if let Some(body) = path.strip_suffix(".truncated").and_then(|p| files.get(p)) {
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", 2 * body.len());
+        let _ = conn.write_all(head.as_bytes()).and_then(|()| conn.write_all(body));
+        return;
+    }
     let _ = match files.get(&path) {
         Some(body) => conn
             .write_all(
@@ -582,5 +588,15 @@ fn a_corrupt_compressed_stream_is_a_decompress_error() {
     let l = Loop::new(16 * MIB, true);
     let (r, _) = write(&l, &format!("{}/img", server.base), &sha_hex(&img));
     assert_eq!(r.expect_err("corrupt").code(), "DECOMPRESS_FAILED");
+    assert_head_zeroed(&l);
+}
+
+#[test]
+fn a_connection_that_ends_early_is_an_http_error_and_leaves_the_first_mib_zeroed() {
+    let img = image(ODD, 5);
+    let server = Server::new(HashMap::from([("img".to_string(), img.clone())]));
+    let l = Loop::new(16 * MIB, true);
+    let (r, _) = write(&l, &format!("{}/img.truncated", server.base), &sha_hex(&img));
+    assert_eq!(r.expect_err("truncated").code(), "HTTP_ERROR");
     assert_head_zeroed(&l);
 }

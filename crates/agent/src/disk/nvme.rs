@@ -69,6 +69,19 @@ fn identify(dev: &Device, nsid: u32, cns: u32, buf: &mut AlignedBuf) -> Result<(
     admin(dev, &mut cmd)
 }
 
+/// Format NVM's CDW10 for a user-data erase that keeps the namespace as it is: the current LBA
+/// format (FLBAS bits 3:0, high bits 6:5 since NVMe 2.0), metadata placement (FLBAS bit 4), and the
+/// protection type and location (DPS bits 2:0 and 3). SES (bits 11:9) = 1: user data erase.
+fn format_cdw10(flbas: u8, dps: u8) -> u32 {
+    let lbaf_lo = u32::from(flbas & 0x0f);
+    let lbaf_hi = u32::from((flbas >> 5) & 0x03);
+    let mset = u32::from((flbas >> 4) & 1);
+    let pi = u32::from(dps & 0x07);
+    let pil = u32::from((dps >> 3) & 1);
+    let ses = 1u32;
+    lbaf_lo | (mset << 4) | (pi << 5) | (pil << 8) | (ses << 9) | (lbaf_hi << 12)
+}
+
 /// Format NVM, SES=1, on this namespace. `Err` reasons start with SECURE_ERASE_UNSUPPORTED when
 /// the controller cannot do it.
 pub fn secure_erase(dev: &Device, disk: &Disk, emit: Emit<'_>) -> Result<(), String> {
@@ -96,17 +109,7 @@ pub fn secure_erase(dev: &Device, disk: &Disk, emit: Emit<'_>) -> Result<(), Str
     let mut ns = AlignedBuf::new(4096);
     identify(dev, nsid, 0, &mut ns).map_err(|e| unsupported(format!("Identify Namespace {nsid}: {e}")))?;
     let n = ns.as_slice();
-    let flbas = n[26];
-    let dps = n[29];
-    // Keep the current format: LBA format index (low nibble, high bits 6:5), metadata placement
-    // (bit 4), protection type and location from DPS.
-    let lbaf_lo = u32::from(flbas & 0x0f);
-    let lbaf_hi = u32::from((flbas >> 5) & 0x03);
-    let mset = u32::from((flbas >> 4) & 1);
-    let pi = u32::from(dps & 0x07);
-    let pil = u32::from((dps >> 3) & 1);
-    let ses = 1u32;
-    let cdw10 = lbaf_lo | (mset << 4) | (pi << 5) | (pil << 8) | (ses << 9) | (lbaf_hi << 12);
+    let cdw10 = format_cdw10(n[26], n[29]);
 
     log(emit, format!("{}: NVMe Format NVM with secure erase (user data erase) on namespace {nsid}", disk.path));
     let progress = |done: u64| {
@@ -124,4 +127,19 @@ pub fn secure_erase(dev: &Device, disk: &Disk, emit: Emit<'_>) -> Result<(), Str
     admin(dev, &mut cmd).map_err(|e| format!("NVMe Format NVM (secure erase) of {}: {e}", disk.path))?;
     emit(progress(dev.size));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_keeps_the_namespace_format_and_asks_for_user_data_erase() {
+        assert_eq!(format_cdw10(0x00, 0x00), 0x200);
+        assert_eq!(format_cdw10(0x01, 0x00), 0x201);
+        // LBA format 2 with extended metadata, PI type 1 in the first bytes of metadata.
+        assert_eq!(format_cdw10(0x12, 0x09), 0x2 | 0x10 | 0x20 | 0x100 | 0x200);
+        // LBA format 17 (0x11): low nibble 1, high bits 01 in FLBAS 6:5.
+        assert_eq!(format_cdw10(0x21, 0x00), 0x1 | 0x200 | 0x1000);
+    }
 }
