@@ -37,6 +37,14 @@ PACKAGES=(
     ipmitool
     # nftables: the TFTP packet-loss test drops datagrams on arrival.
     nftables
+    # The agent's disk tests (crates/agent/tests/disk.rs): loop devices and the tools that put
+    # real partition tables and filesystems on them, and the compressors of the test images.
+    util-linux
+    fdisk
+    e2fsprogs
+    gzip
+    zstd
+    xz-utils
 )
 
 missing=()
