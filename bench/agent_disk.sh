@@ -9,17 +9,13 @@
 # run so each run allocates the same way. Wall-clock time of each whole command; MB/s = 10^6
 # bytes/s, median of RUNS. The agent side also checks the SHA-256 and fdatasyncs (write) and reads
 # back 66 samples (zero); dd does neither. Target: agent >= 0.9x the dd baseline in both.
-# Runs the agent binary when its CLI has write-image, else examples/disk_cli.rs (the same library
-# calls). Usage: bash bench/agent_disk.sh [runs]   (root; needs nginx, curl, losetup, blkdiscard)
+# Runs the real agent binary's local CLI (the same code the appliance drives over SSH). Usage: bash bench/agent_disk.sh [runs]   (root; needs nginx, curl, losetup, blkdiscard)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${1:-3}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ironbay/target}"
-cargo build --release --locked -p ironbay-agent --bin ironbay-agent --example disk_cli >&2
+cargo build --release --locked -p ironbay-agent --bin ironbay-agent >&2
 AGENT="$CARGO_TARGET_DIR/release/ironbay-agent"
-if ! "$AGENT" --help 2>/dev/null | grep -q write-image; then
-  AGENT="$CARGO_TARGET_DIR/release/examples/disk_cli"
-fi
 
 WORK=$(mktemp -d /var/tmp/ironbay-bench.XXXXXX)
 chmod 755 "$WORK"
