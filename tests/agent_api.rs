@@ -54,7 +54,8 @@ fn machine(serial: &str, disks: &[(&str, &str, u64)]) -> Inventory {
             ..Default::default()
         })
         .collect();
-    inv.nics = vec![Nic { name: "ens3".into(), mac: MAC.into(), driver: Some("virtio_net".into()), ..Default::default() }];
+    inv.nics =
+        vec![Nic { name: "ens3".into(), mac: MAC.into(), driver: Some("virtio_net".into()), ..Default::default() }];
     inv
 }
 
@@ -108,7 +109,8 @@ async fn start_agent(app: &Appliance, token: &str, inventory: Inventory, serve_w
     let device_id = enroll(&api, token, &identity).await.expect("enrollment with the boot token");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let ssh_port = listener.local_addr().unwrap().port();
-    let reg = register(&api, token, &device_id, &identity.openssh_public(), ssh_port, inventory).await.expect("registration");
+    let reg =
+        register(&api, token, &device_id, &identity.openssh_public(), ssh_port, inventory).await.expect("registration");
     let shared = Shared {
         appliance_key: PublicKey::from_openssh(&reg.appliance_ssh_key).unwrap(),
         rescue_keys: Default::default(),
@@ -203,8 +205,16 @@ async fn commands_run_over_ssh_and_stream_their_lines(backend: Backend) {
         (json!({"command": "wipe", "method": "quick"}), 422, "confirm"),
         (json!({"command": "wipe", "method": "quick", "confirm": "someone-else"}), 422, "confirm"),
         (json!({"command": "reboot"}), 422, "confirm"),
-        (json!({"command": "write-image", "url": "http://x/a.raw", "sha256": "12", "disk": "vda", "confirm": asset}), 422, "sha256"),
-        (json!({"command": "write-image", "url": "ftp://x/a.raw", "sha256": "a".repeat(64), "disk": "vda", "confirm": asset}), 422, "url"),
+        (
+            json!({"command": "write-image", "url": "http://x/a.raw", "sha256": "12", "disk": "vda", "confirm": asset}),
+            422,
+            "sha256",
+        ),
+        (
+            json!({"command": "write-image", "url": "ftp://x/a.raw", "sha256": "a".repeat(64), "disk": "vda", "confirm": asset}),
+            422,
+            "url",
+        ),
         (json!({"command": "wipe", "method": "quick", "disks": ["vda; rm -rf /"], "confirm": asset}), 422, "disks"),
     ];
     for (body, want, field) in cases {
@@ -219,14 +229,19 @@ async fn commands_run_over_ssh_and_stream_their_lines(backend: Backend) {
     let viewer = app.user(&admin, "vera", "viewer").await;
     let (status, _) = command(&viewer, &asset, json!({"command": "lsblk"})).await;
     assert_eq!(status, 200);
-    let r = viewer.post(&format!("/api/v1/assets/{asset}/agent/commands"), json!({"command": "poweroff", "confirm": asset})).await;
+    let r = viewer
+        .post(&format!("/api/v1/assets/{asset}/agent/commands"), json!({"command": "poweroff", "confirm": asset}))
+        .await;
     assert_eq!(r.status, 403, "{}", r.text);
 
     // A destructive command on a disk that does not exist fails on the agent, with its reason,
     // and is audited.
-    let (status, lines) =
-        command(&admin, &asset, json!({"command": "wipe", "method": "quick", "disks": ["/dev/ironbay-nope"], "confirm": asset}))
-            .await;
+    let (status, lines) = command(
+        &admin,
+        &asset,
+        json!({"command": "wipe", "method": "quick", "disks": ["/dev/ironbay-nope"], "confirm": asset}),
+    )
+    .await;
     assert_eq!(status, 200);
     let o = lines.last().unwrap();
     assert_eq!((o["result"].as_str(), o["code"].as_str()), (Some("error"), Some("DISK_NOT_FOUND")), "{o}");
@@ -239,7 +254,8 @@ async fn hardware_drift_between_registrations_is_recorded(backend: Backend) {
     let app = Appliance::start(backend).await;
     let admin = app.admin().await;
     let (asset, token) = boot_script(&app, MAC).await;
-    let first = start_agent(&app, &token, machine("SN-1", &[("vda", "d1", 1 << 30), ("vdb", "d2", 2 << 30)]), None).await;
+    let first =
+        start_agent(&app, &token, machine("SN-1", &[("vda", "d1", 1 << 30), ("vdb", "d2", 2 << 30)]), None).await;
     drop(first);
     // Next boot: a disk swapped, memory grown.
     let mut inv = machine("SN-1", &[("vda", "d1", 1 << 30), ("vdb", "d3", 2 << 30)]);
@@ -249,8 +265,12 @@ async fn hardware_drift_between_registrations_is_recorded(backend: Backend) {
     let changes = admin.get(&format!("/api/v1/assets/{asset}/inventory/changes")).await.json;
     assert_eq!(changes["meta"]["total"], 1, "{changes}");
     let list = &changes["data"][0]["changes"];
-    let summary: Vec<String> =
-        list.as_array().unwrap().iter().map(|c| format!("{} {} {}", c["kind"], c["item"], c["change"]).replace('"', "")).collect();
+    let summary: Vec<String> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| format!("{} {} {}", c["kind"], c["item"], c["change"]).replace('"', ""))
+        .collect();
     assert_eq!(summary, vec!["memory total_bytes changed", "disk d2 removed", "disk d3 added"], "{list}");
     let a = admin.get(&format!("/api/v1/assets/{asset}")).await.json;
     assert_eq!(a["disks"][1]["serial"], "d3", "the asset shows the new hardware");

@@ -213,6 +213,16 @@ fn routes() -> Vec<Route> {
         Route::new(M::DELETE, "/api/v1/assets/{id}", Some("assets:write"), false, 204).target(Target::Asset),
         Route::new(M::GET, "/api/v1/assets/{id}/boot-events", Some("assets:read"), false, 200).target(Target::Asset),
         Route::new(M::GET, "/api/v1/boot-events", Some("assets:read"), false, 200),
+        // No agent ever registered on the matrix's assets: 409 AGENT_NOT_REGISTERED once permitted.
+        Route::new(M::GET, "/api/v1/assets/{id}/agent", Some("assets:read"), false, 409).target(Target::Asset),
+        Route::new(M::GET, "/api/v1/assets/{id}/inventory", Some("assets:read"), false, 409).target(Target::Asset),
+        Route::new(M::GET, "/api/v1/assets/{id}/inventory/changes", Some("assets:read"), false, 200).target(Target::Asset),
+        Route::new(M::POST, "/api/v1/assets/{id}/agent/commands", Some("assets:read"), false, 409)
+            .target(Target::Asset)
+            .body(|_| Some(json!({"command": "inventory"}))),
+        Route::new(M::POST, "/api/v1/assets/{id}/rescue", Some("admin"), false, 409).target(Target::Asset).body(|_| {
+            Some(json!({"public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJL4FLRQ5xdLCFKIvos7U7kqC4bflgoFiVbWk6XVEF+e matrix"}))
+        }),
         Route::new(M::GET, "/api/v1/audit", Some("audit:read"), false, 200),
         Route::new(M::GET, "/api/v1/audit/export", Some("audit:read"), false, 200),
         Route::new(M::GET, "/api/v1/audit/verify", Some("audit:read"), false, 200),

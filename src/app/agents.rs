@@ -160,6 +160,27 @@ fn specs_from(current: &serde_json::Value, inv: &Inventory) -> serde_json::Value
     serde_json::Value::Object(specs)
 }
 
+/// Puts the asset in `failed` (its boot script then holds it off the network boot and away from
+/// its disk) with the reason audited.
+async fn mark_failed(store: &Store, asset_id: &str, why: &str) -> Result<()> {
+    let mut tx = store.begin().await?;
+    let Some(asset) = Store::asset_get_in(&mut tx, asset_id).await? else { return Ok(()) };
+    if asset.state == AssetState::Failed {
+        return Ok(());
+    }
+    if Store::asset_set_state(&mut tx, &asset, AssetState::Failed, &now_rfc3339()).await? {
+        audit::append(
+            &mut tx,
+            &Actor::system(),
+            Event::new("asset.state_change", "asset", asset_id)
+                .with_details(serde_json::json!({"from": asset.state, "to": AssetState::Failed, "reason": why})),
+        )
+        .await?;
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
 impl AppState {
     fn verify_agent_token(&self, bearer: Option<&str>) -> Result<BootClaims> {
         let token = bearer.ok_or_else(|| {
@@ -525,6 +546,14 @@ impl AppState {
                 }));
                 if let Err(e) = audit::record(&store, &actor, event).await {
                     tracing::error!(error = %e, "recording an agent command's end failed");
+                }
+            }
+            // A write that did not finish (refused, failed, or cut off with no result) may have left
+            // part of an image: the asset is held as failed, never booted from that disk.
+            if matches!(command, Command::WriteImage { .. }) && outcome.result != Status::Ok {
+                let why = format!("image write failed: {}", outcome.message.as_deref().unwrap_or("no result"));
+                if let Err(e) = mark_failed(&store, &asset_id, &why).await {
+                    tracing::error!(error = %e, asset = %asset_id, "marking the asset failed did not work");
                 }
             }
             outcome

@@ -37,6 +37,11 @@ pub fn accel() -> &'static str {
 impl Vm {
     /// Starts a VM on `tap` (from `lab.add_tap()`) with `mac`, booting from the network.
     pub fn start(lab: &Lab, tap: &str, mac: &str, firmware: Firmware) -> Vm {
+        Self::start_with(lab, tap, mac, firmware, &[])
+    }
+
+    /// Same, with more qemu arguments (disks, SMBIOS strings, memory).
+    pub fn start_with(lab: &Lab, tap: &str, mac: &str, firmware: Firmware, extra: &[String]) -> Vm {
         let dir = tempfile::tempdir().expect("vm dir");
         let serial = dir.path().join("serial.log");
         // SeaBIOS: also print its console on the serial port (0x3f8).
@@ -68,6 +73,7 @@ impl Vm {
             .arg(format!("tap,id=n0,ifname={tap},script=no,downscript=no"))
             .arg("-device")
             .arg(nic)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
