@@ -75,6 +75,7 @@ async fn app(dir: &Path) -> anyhow::Result<AppState> {
         dummy_password_hash: String::new(),
         policies: Default::default(),
         boot: ironbay::boot::BootShared::start(&store, &keys, &config.boot),
+        agent_key: std::sync::Arc::new(ironbay::agent::key::ApplianceKey::derive(&keys)),
         store,
         keys,
         config,
