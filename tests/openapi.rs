@@ -186,6 +186,10 @@ impl Op {
             ("POST", "/api/v1/psks/{id}/rotate") => json!({}),
             ("POST", "/api/v1/webhooks") => json!({"url": "http://127.0.0.1:9/doc", "events": ["cluster.*"]}),
             ("PATCH", "/api/v1/webhooks/{id}") => json!({"description": "doc"}),
+            ("POST", "/api/v1/assets/{id}/agent/commands") => json!({"command": "inventory"}),
+            ("POST", "/api/v1/assets/{id}/rescue") => {
+                json!({"public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJL4FLRQ5xdLCFKIvos7U7kqC4bflgoFiVbWk6XVEF+e doc"})
+            }
             _ if self.json_body => panic!("no body for {}", self.name()),
             _ => return None,
         };
