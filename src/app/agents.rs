@@ -367,6 +367,11 @@ impl AppState {
 
     async fn agent_row(&self, actor: &Actor, asset_id: &str) -> Result<AgentRow> {
         actor.require(Scope::AssetsRead)?;
+        self.registered_agent(asset_id).await
+    }
+
+    /// The asset's agent, for a caller whose permission was checked already.
+    async fn registered_agent(&self, asset_id: &str) -> Result<AgentRow> {
         if !ids::looks_like(IdKind::Asset, asset_id) {
             return Err(asset_not_found(asset_id));
         }
@@ -571,7 +576,7 @@ impl AppState {
         if key.key_data().ed25519().is_none() && key.key_data().ecdsa().is_none() {
             return Err(Error::invalid_field("public_key", "use an ssh-ed25519 or ecdsa-sha2-nistp256 key"));
         }
-        let agent = self.agent_row(actor, asset_id).await?;
+        let agent = self.registered_agent(asset_id).await?;
         let line = key.to_openssh().map_err(Error::internal)?;
         let mut parts = line.split_whitespace();
         let (Some(kind), Some(b64)) = (parts.next(), parts.next()) else {
