@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::{Appliance, Backend, Client, eventually};
+use common::{Appliance, Backend, Client, eventually, kernel_arg};
 use ironbay_agent::appliance::{ApiError, Appliance as ApplianceApi};
 use ironbay_agent::identity::Identity;
 use ironbay_agent::sshd::{self, Shared};
@@ -16,14 +16,6 @@ use russh::keys::PublicKey;
 use serde_json::{Value, json};
 
 const MAC: &str = "52:54:00:a6:00:01";
-
-fn kernel_arg(script: &str, name: &str) -> String {
-    let line = script.lines().find(|l| l.starts_with("kernel ")).unwrap_or_else(|| panic!("no kernel line:\n{script}"));
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix(&format!("{name}=")))
-        .unwrap_or_else(|| panic!("no {name}= in {line}"))
-        .to_string()
-}
 
 /// PXE-boots `mac` as far as the boot script: the asset (discovered) and its boot token.
 async fn boot_script(app: &Appliance, mac: &str) -> (String, String) {

@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Appliance, Backend, Client, Options, asset_body, eventually};
+use common::{Appliance, Backend, Client, Options, asset_body, eventually, kernel_arg};
 use ironbay::boot::token::{BootTokens, decode_claims};
 use ironbay::model::AssetState;
 use ironbay::secret::MasterKey;
@@ -84,15 +84,6 @@ async fn script(app: &Appliance, query: &str) -> (u16, String, Option<String>) {
     let status = r.status().as_u16();
     let ct = r.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_string);
     (status, r.text().await.unwrap_or_default(), ct)
-}
-
-/// The value of `name=` on the script's kernel line.
-fn kernel_arg(script: &str, name: &str) -> String {
-    let line = script.lines().find(|l| l.starts_with("kernel ")).unwrap_or_else(|| panic!("no kernel line:\n{script}"));
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix(&format!("{name}=")))
-        .unwrap_or_else(|| panic!("no {name}= in {line}"))
-        .to_string()
 }
 
 fn appliance_tokens(app: &Appliance) -> BootTokens {

@@ -364,11 +364,7 @@ impl Store {
         .bind(a.generation)
         .execute(&mut *conn)
         .await?;
-        if done.rows_affected() != 1 {
-            return Ok(false);
-        }
-        Store::bump_generation(conn, "assets").await?;
-        Ok(true)
+        generation_write_landed(conn, done.rows_affected()).await
     }
 
     /// Registration's write of what the agent reported (specs, disks, NICs, and the serial and
@@ -390,11 +386,7 @@ impl Store {
         .bind(a.generation)
         .execute(&mut *conn)
         .await?;
-        if done.rows_affected() != 1 {
-            return Ok(false);
-        }
-        Store::bump_generation(conn, "assets").await?;
-        Ok(true)
+        generation_write_landed(conn, done.rows_affected()).await
     }
 
     async fn asset_write_side_tables(conn: &mut AnyConnection, a: &AssetRow) -> Result<(), sqlx::Error> {
@@ -424,6 +416,16 @@ impl Store {
         Store::bump_generation(conn, "assets").await?;
         Ok(true)
     }
+}
+
+/// Whether a write guarded by `generation = <seen>` hit its row; if it did, the assets generation
+/// moves in the same transaction (cached pages and DHCP's segments re-read).
+async fn generation_write_landed(conn: &mut AnyConnection, rows: u64) -> Result<bool, sqlx::Error> {
+    if rows != 1 {
+        return Ok(false);
+    }
+    Store::bump_generation(conn, "assets").await?;
+    Ok(true)
 }
 
 fn json<T: serde::Serialize>(v: &T) -> String {

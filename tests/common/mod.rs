@@ -378,6 +378,15 @@ pub fn asset_body(hostname: &str, mac: &str) -> Value {
     })
 }
 
+/// The value of `name=` on a boot script's `kernel` line.
+pub fn kernel_arg(script: &str, name: &str) -> String {
+    let line = script.lines().find(|l| l.starts_with("kernel ")).unwrap_or_else(|| panic!("no kernel line:\n{script}"));
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name}= in {line}"))
+        .to_string()
+}
+
 /// The one way tests wait: calls `check` until it answers `Ok`, pausing briefly between calls, and
 /// fails after `secs` with `what` and the last `Err` (what was observed instead). The pause is
 /// only the polling interval: the condition, not the clock, ends the wait.

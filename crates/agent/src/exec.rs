@@ -36,6 +36,12 @@ fn unix_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
+/// The machine's disks now: only /sys/block and the partition tables, not the whole inventory
+/// (whose BMC query alone can take seconds).
+fn current_disks() -> Vec<Disk> {
+    inventory::disks_from(Path::new("/"))
+}
+
 /// Finds the disk a command names: by path or kernel name among the inventory's disks, else
 /// (a device the inventory leaves out, such as a loop device in a test) any block device path.
 pub fn resolve_disk(name: &str, known: &[Disk]) -> Result<Disk, Outcome> {
@@ -53,10 +59,10 @@ pub fn run(command: &Command, history: &History, emit: Emit<'_>) -> Outcome {
     let started = unix_ms();
     let outcome = match command {
         Command::Inventory => Outcome::ok("inventory", json!(inventory::collect())),
-        Command::Lsblk => Outcome::ok("lsblk", json!(inventory::collect().disks)),
+        Command::Lsblk => Outcome::ok("lsblk", json!(current_disks())),
         Command::History => Outcome::ok("history", json!(history.entries())),
         Command::Wipe { method, disks } => {
-            let known = inventory::collect().disks;
+            let known = current_disks();
             let targets: Result<Vec<Disk>, Outcome> = if disks.is_empty() {
                 Ok(known.clone())
             } else {
@@ -97,7 +103,7 @@ pub fn run(command: &Command, history: &History, emit: Emit<'_>) -> Outcome {
             }
         }
         Command::WriteImage { url, sha256, disk: target } => {
-            let known = inventory::collect().disks;
+            let known = current_disks();
             match resolve_disk(target, &known) {
                 Err(mut o) => {
                     o.command = "write-image".into();
