@@ -12,6 +12,7 @@
 # Runs the real agent binary's local CLI (the same code the appliance drives over SSH). Usage: bash bench/agent_disk.sh [runs]   (root; needs nginx, curl, losetup, blkdiscard)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/nginx.sh
 RUNS="${1:-3}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ironbay/target}"
 cargo build --release --locked -p ironbay-agent --bin ironbay-agent >&2
@@ -44,33 +45,7 @@ DEV_SIZE=$(blockdev --getsize64 "$LOOP")
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PORT=$(free_port)
-mkdir -p "$WORK/nginx"
-cat >"$WORK/nginx/nginx.conf" <<EOF
-daemon off;
-master_process on;
-worker_processes 1;
-user root;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections 64; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  client_body_temp_path $WORK/nginx/body;
-  proxy_temp_path $WORK/nginx/proxy;
-  fastcgi_temp_path $WORK/nginx/fastcgi;
-  uwsgi_temp_path $WORK/nginx/uwsgi;
-  scgi_temp_path $WORK/nginx/scgi;
-  types { application/octet-stream img; }
-  server {
-    listen 127.0.0.1:$PORT;
-    location /images/ { alias $IMAGES/; }
-  }
-}
-EOF
-nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" &
-PIDS+=($!)
+start_nginx "$WORK/nginx" "$PORT" "$IMAGES"
 URL="http://127.0.0.1:$PORT/images/disk.img"
 for _ in $(seq 100); do curl -sf -o /dev/null -r 0-0 "$URL" && break; sleep 0.1; done
 curl -sf -o /dev/null -r 0-0 "$URL" || { echo "bench: $URL does not answer" >&2; exit 1; }

@@ -6,6 +6,7 @@
 # Usage: bash bench/http_images.sh [runs]   (root; needs nginx and curl: scripts/install-deps.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/nginx.sh
 RUNS="${1:-5}"
 source bench/lib.sh
 
@@ -31,33 +32,7 @@ IB="http://127.0.0.1:$IB_PORT/images/disk.img"
 
 # nginx with its own minimal config, pinned to core 0: one worker, sendfile on, no logging.
 NG_PORT=$(free_port)
-mkdir -p "$WORK/nginx"
-cat >"$WORK/nginx/nginx.conf" <<EOF
-daemon off;
-master_process on;
-worker_processes 1;
-user root;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections 64; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  client_body_temp_path $WORK/nginx/body;
-  proxy_temp_path $WORK/nginx/proxy;
-  fastcgi_temp_path $WORK/nginx/fastcgi;
-  uwsgi_temp_path $WORK/nginx/uwsgi;
-  scgi_temp_path $WORK/nginx/scgi;
-  types { application/octet-stream img; }
-  server {
-    listen 127.0.0.1:$NG_PORT;
-    location /images/ { alias $IMAGES/; }
-  }
-}
-EOF
-taskset -c 0 nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" &
-PIDS+=($!)
+start_nginx "$WORK/nginx" "$NG_PORT" "$IMAGES" taskset -c 0
 NG="http://127.0.0.1:$NG_PORT/images/disk.img"
 
 for url in "$IB" "$NG"; do
