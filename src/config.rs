@@ -48,6 +48,8 @@ pub struct FileConfig {
     pub psks: PsksFile,
     #[serde(default)]
     pub webhooks: WebhooksFile,
+    #[serde(default)]
+    pub workflows: WorkflowsFile,
 }
 
 /// `listen = "127.0.0.1:8080"` or `listen = ["127.0.0.1:8080", "10.0.0.1:8080"]`; a string may
@@ -158,6 +160,43 @@ pub struct WebhooksFile {
     pub poll_ms: Option<u64>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowsFile {
+    pub lease_secs: Option<u64>,
+    pub max_concurrent: Option<u32>,
+    pub poll_ms: Option<u64>,
+    pub agent_timeout_secs: Option<u64>,
+    pub install_quiet_secs: Option<u64>,
+    pub step_retries: Option<u32>,
+    pub bmc_timeout_ms: Option<u64>,
+    pub bmc_retries: Option<u32>,
+    pub bmc_cipher_suite: Option<u8>,
+}
+
+/// The workflow engine (`[workflows]`).
+#[derive(Debug, Clone)]
+pub struct WorkflowsConfig {
+    /// How long a claimed step stays claimed without renewal; a step whose appliance died is
+    /// re-examined after this (default 30 s).
+    pub lease: Duration,
+    /// Steps executing at once in this appliance (default 256).
+    pub max_concurrent: u32,
+    /// How often the engine looks for due steps when nothing wakes it (default 500 ms).
+    pub poll: Duration,
+    /// How long `WaitForAgent` waits for the machine's agent after power-on (default 15 min).
+    pub agent_timeout: Duration,
+    /// After the reboot into the installed system: how long without the agent coming back counts
+    /// as booted from disk when nothing faster proves it (default 30 s).
+    pub install_quiet: Duration,
+    /// Automatic retries of a step that failed in a retryable way (default 3; destructive steps
+    /// are never retried automatically once they ran).
+    pub step_retries: u32,
+    pub bmc_timeout: Duration,
+    pub bmc_retries: u32,
+    pub bmc_cipher_suite: u8,
+}
+
 /// Webhook delivery: retry schedule, automatic disabling, HTTP timeout.
 #[derive(Debug, Clone)]
 pub struct WebhooksConfig {
@@ -189,6 +228,7 @@ pub struct Config {
     pub psk_rotation_grace: Duration,
     pub webhooks: WebhooksConfig,
     pub devices: DevicesConfig,
+    pub workflows: WorkflowsConfig,
 }
 
 /// Boot services (`[boot]`).
@@ -532,6 +572,27 @@ fn validate(f: FileConfig) -> Result<Config, Invalid> {
         poll: ms("webhooks.poll_ms", w.poll_ms, 250)?,
     };
 
+    let wf = f.workflows;
+    let secs = |key: &str, v: Option<u64>, default: u64| ms(key, v.map(|s| s.saturating_mul(1000)), default * 1000);
+    let cipher_suite = wf.bmc_cipher_suite.unwrap_or(3);
+    if cipher_suite != 3 {
+        return Err(invalid(
+            "workflows.bmc_cipher_suite",
+            "only cipher suite 3 (RAKP-HMAC-SHA1, HMAC-SHA1-96, AES-CBC-128) is supported",
+        ));
+    }
+    let workflows = WorkflowsConfig {
+        lease: secs("workflows.lease_secs", wf.lease_secs, 30)?,
+        max_concurrent: count("workflows.max_concurrent", wf.max_concurrent, 256)?,
+        poll: ms("workflows.poll_ms", wf.poll_ms, 500)?,
+        agent_timeout: secs("workflows.agent_timeout_secs", wf.agent_timeout_secs, 900)?,
+        install_quiet: secs("workflows.install_quiet_secs", wf.install_quiet_secs, 30)?,
+        step_retries: wf.step_retries.unwrap_or(3).min(20),
+        bmc_timeout: ms("workflows.bmc_timeout_ms", wf.bmc_timeout_ms, 2000)?,
+        bmc_retries: wf.bmc_retries.unwrap_or(2).min(10),
+        bmc_cipher_suite: cipher_suite,
+    };
+
     let d = f.devices;
     let cert_lifetime_hours = positive("devices.cert_lifetime_hours", d.cert_lifetime_hours, 24)?;
     if cert_lifetime_hours > 24 * 366 {
@@ -558,6 +619,7 @@ fn validate(f: FileConfig) -> Result<Config, Invalid> {
         devices,
         psk_rotation_grace: Duration::from_secs(3600 * grace_hours),
         webhooks,
+        workflows,
     })
 }
 

@@ -24,6 +24,9 @@ pub enum Error {
     Conflict { code: &'static str, message: String, details: Option<Value> },
     #[error("{message}")]
     UnsupportedMediaType { message: String },
+    /// Something the appliance depends on (a BMC, an image server) failed or did not answer.
+    #[error("{message}")]
+    Upstream { code: &'static str, message: String, details: Option<Value> },
     #[error("{message}")]
     TooManyRequests { code: &'static str, message: String, retry_after_secs: u64 },
     /// Something broke on our side. The context is logged, never shown.
@@ -74,6 +77,7 @@ impl Error {
             | Error::Forbidden { code, .. }
             | Error::NotFound { code, .. }
             | Error::Conflict { code, .. }
+            | Error::Upstream { code, .. }
             | Error::TooManyRequests { code, .. } => code,
             Error::UnsupportedMediaType { .. } => "UNSUPPORTED_MEDIA_TYPE",
             Error::Internal { .. } => "INTERNAL_ERROR",

@@ -31,6 +31,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         policies: Default::default(),
         boot: crate::boot::BootShared::start(&store, &keys, &config.boot),
         agent_key: Arc::new(crate::agent::key::ApplianceKey::derive(&keys)),
+        certificate_key: Arc::new(crate::workflow::certificate::CertificateKey::new(keys.token_signing_key())),
+        workflow_wake: Default::default(),
         dummy_password_hash: password::dummy_hash().await?,
         store,
         keys,
@@ -61,6 +63,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     // Webhook deliveries: pending ones left by a previous run (or another appliance's expired
     // lease) are picked up on the first round.
     let deliveries = tokio::spawn(crate::webhooks::run(app.clone()));
+    // Workflows: steps left running by a previous run are re-examined once their lease expires.
+    let workflows = tokio::spawn(crate::workflow::engine::run(app.clone()));
     // TFTP only on the named interfaces' addresses; none named, no socket at all.
     let tftp = crate::tftp::start_from_config(&config, app.boot.clone());
 
@@ -80,6 +84,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     prune.abort();
     deliveries.abort();
+    workflows.abort();
     dhcp.iter().for_each(tokio::task::JoinHandle::abort);
     if let Some(t) = tftp {
         t.abort();

@@ -16,6 +16,8 @@ use tokio::sync::mpsc;
 use utoipa::ToSchema;
 
 use super::assets::asset_not_found;
+use super::lifecycle;
+use crate::model::lifecycle::LifecycleEvent;
 use super::{AppState, Page, PageRequest};
 use crate::agent::diff;
 use crate::agent::ssh::{self, Target};
@@ -162,22 +164,23 @@ fn specs_from(current: &serde_json::Value, inv: &Inventory) -> serde_json::Value
 
 /// Puts the asset in `failed` (its boot script then holds it off the network boot and away from
 /// its disk) with the reason audited.
+/// Where the agent's SSH server is and the host key it must present.
+pub(crate) fn agent_target(agent: &AgentRow) -> Result<Target> {
+    let ip: IpAddr = agent.address.parse().map_err(Error::internal)?;
+    Ok(Target {
+        addr: SocketAddr::new(ip, u16::try_from(agent.ssh_port).unwrap_or(22)),
+        host_key: PublicKey::from_openssh(&agent.host_key).map_err(Error::internal)?,
+    })
+}
+
 async fn mark_failed(store: &Store, asset_id: &str, why: &str) -> Result<()> {
     let mut tx = store.begin().await?;
     let Some(asset) = Store::asset_get_in(&mut tx, asset_id).await? else { return Ok(()) };
     if asset.state == AssetState::Failed {
         return Ok(());
     }
-    if Store::asset_set_state(&mut tx, &asset, AssetState::Failed, &now_rfc3339()).await? {
-        audit::append(
-            &mut tx,
-            &Actor::system(),
-            Event::new("asset.state_change", "asset", asset_id)
-                .with_details(serde_json::json!({"from": asset.state, "to": AssetState::Failed, "reason": why})),
-        )
-        .await?;
-        tx.commit().await?;
-    }
+    lifecycle::transition(&mut tx, &Actor::system(), &asset, LifecycleEvent::ImageWriteFailed, why, None).await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -198,6 +201,7 @@ impl AppState {
         &self,
         bearer: Option<&str>,
         peer: IpAddr,
+        appliance_url: Option<String>,
         req: RegisterRequest,
     ) -> Result<RegisterResponse> {
         let claims = self.verify_agent_token(bearer)?;
@@ -258,6 +262,7 @@ impl AppState {
             last_heartbeat: now.clone(),
             busy: None,
             rescue_keys: "[]".into(),
+            appliance_url,
         };
         Store::agent_upsert(&mut tx, &row).await?;
 
@@ -306,15 +311,13 @@ impl AppState {
             .await?;
         }
         if next.state == AssetState::Discovering {
-            if !Store::asset_set_state(&mut tx, &next, AssetState::Available, &now).await? {
-                return Err(Error::conflict("ASSET_CHANGED", "the asset changed during registration: retry", None));
-            }
-            audit::append(
+            lifecycle::transition(
                 &mut tx,
                 &Actor::system(),
-                Event::new("asset.state_change", "asset", &claims.asset).with_details(serde_json::json!({
-                    "from": AssetState::Discovering, "to": AssetState::Available, "reason": "agent registered its inventory",
-                })),
+                &next,
+                LifecycleEvent::AgentRegistered,
+                "agent registered its inventory",
+                None,
             )
             .await?;
         }
@@ -345,7 +348,7 @@ impl AppState {
         })
     }
 
-    fn agent_view(&self, row: &AgentRow) -> AgentView {
+    pub(crate) fn agent_view(&self, row: &AgentRow) -> AgentView {
         let lost_after = chrono::Duration::seconds(row.heartbeat_secs.max(1) * LOST_AFTER_BEATS);
         let online_since = to_rfc3339(Utc::now() - lost_after);
         AgentView {
@@ -446,7 +449,7 @@ impl AppState {
                 for d in &req.disks {
                     no_space("disks", d)?;
                 }
-                Command::Wipe { method, disks: req.disks.clone() }
+                Command::Wipe { method, disks: req.disks.clone(), run: None }
             }
             "write-image" => {
                 let url = req.url.clone().ok_or_else(|| Error::invalid_field("url", "write-image needs `url`"))?;
@@ -464,7 +467,7 @@ impl AppState {
                 }
                 let disk = req.disk.clone().ok_or_else(|| Error::invalid_field("disk", "write-image needs `disk`"))?;
                 no_space("disk", &disk)?;
-                Command::WriteImage { url, sha256, disk }
+                Command::WriteImage { url, sha256, disk, run: None }
             }
             other => {
                 return Err(Error::invalid_field(
@@ -516,11 +519,7 @@ impl AppState {
                 Some(serde_json::json!({"last_heartbeat": agent.last_heartbeat})),
             ));
         }
-        let ip: IpAddr = agent.address.parse().map_err(Error::internal)?;
-        let target = Target {
-            addr: SocketAddr::new(ip, view.ssh_port),
-            host_key: PublicKey::from_openssh(&agent.host_key).map_err(Error::internal)?,
-        };
+        let target = agent_target(&agent)?;
         let exec = command.to_exec();
         if changes_machine {
             audit::record(
@@ -583,11 +582,7 @@ impl AppState {
             return Err(Error::invalid_field("public_key", "not an OpenSSH public key"));
         };
         let command = Command::RescueKey { key_type: kind.to_string(), key_base64: b64.to_string() };
-        let ip: IpAddr = agent.address.parse().map_err(Error::internal)?;
-        let target = Target {
-            addr: SocketAddr::new(ip, u16::try_from(agent.ssh_port).unwrap_or(22)),
-            host_key: PublicKey::from_openssh(&agent.host_key).map_err(Error::internal)?,
-        };
+        let target = agent_target(&agent)?;
         let outcome = ssh::run(self.agent_key.private(), &target, &command.to_exec(), None, SSH_CONNECT_TIMEOUT)
             .await
             .map_err(|e| Error::conflict(e.code(), e.to_string(), None))?;

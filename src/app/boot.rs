@@ -42,7 +42,13 @@ impl AppState {
                 .await?
                 .ok_or_else(|| Error::internal(format!("discovery of {mac} left no asset")))?,
         };
-        let (choice, reason) = script::choose(&asset);
+        let (mut choice, mut reason) = script::choose(&asset);
+        // A provision that has written its image boots the disk from now on, never the agent
+        // (which would be a loop back into the provision).
+        if asset.state == crate::model::AssetState::Provisioning && self.store.workflow_image_written(&asset.id).await? {
+            choice = Choice::Exit;
+            reason = format!("asset {} has its image written: boot from disk", asset.id);
+        }
         let self_url = query.url(base);
         let (text, summary) = match choice {
             Choice::Agent => {

@@ -11,12 +11,14 @@ pub mod boot;
 pub mod boot_events;
 pub mod devices;
 pub mod enroll_tokens;
+pub mod lifecycle;
 pub mod policies;
 pub mod psks;
 pub mod setup;
 pub mod users;
 pub mod vnis;
 pub mod webhooks;
+pub mod workflows;
 
 use std::sync::Arc;
 
@@ -48,6 +50,10 @@ pub struct AppState {
     pub boot: crate::boot::BootShared,
     /// The appliance's SSH key, the only one agents accept (derived from the master key).
     pub agent_key: Arc<crate::agent::key::ApplianceKey>,
+    /// Signs wipe certificates (derived from the master key).
+    pub certificate_key: Arc<crate::workflow::certificate::CertificateKey>,
+    /// Wakes the workflow engine when a workflow is created, cancelled or retried here.
+    pub workflow_wake: Arc<tokio::sync::Notify>,
 }
 
 /// Page request, validated: `page` from 1, `per_page` 1..=100 (default 20).

@@ -43,7 +43,8 @@ async fn register(
         std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(peer.ip()),
         v4 => v4,
     };
-    Ok(Json(app.agent_register(bearer(&headers), ip, req).await?))
+    let appliance_url = super::boot::base_url(&app, &headers);
+    Ok(Json(app.agent_register(bearer(&headers), ip, appliance_url, req).await?))
 }
 
 async fn heartbeat(

@@ -43,7 +43,7 @@ fn describe(method: &Method, uri: &Uri) -> String {
 }
 
 /// The appliance's URL as this client reaches it: `boot.http_url`, else `http://<Host>`.
-fn base_url(app: &App, headers: &HeaderMap) -> Option<String> {
+pub(crate) fn base_url(app: &App, headers: &HeaderMap) -> Option<String> {
     if let Some(url) = &app.config.boot.http_url {
         return Some(url.clone());
     }

@@ -32,6 +32,7 @@ impl IntoResponse for Error {
             Error::Forbidden { message, details, .. } => (StatusCode::FORBIDDEN, message, details, None),
             Error::NotFound { message, .. } => (StatusCode::NOT_FOUND, message, None, None),
             Error::Conflict { message, details, .. } => (StatusCode::CONFLICT, message, details, None),
+            Error::Upstream { message, details, .. } => (StatusCode::BAD_GATEWAY, message, details, None),
             Error::UnsupportedMediaType { message } => (StatusCode::UNSUPPORTED_MEDIA_TYPE, message, None, None),
             Error::TooManyRequests { message, retry_after_secs, .. } => (
                 StatusCode::TOO_MANY_REQUESTS,

@@ -25,7 +25,7 @@ use crate::error::Error;
 #[openapi(
     info(title = "ironbay", description = "Bare-metal provisioning appliance: REST API"),
     modifiers(&SecuritySchemes),
-    tags((name = "health"), (name = "auth"), (name = "users"), (name = "api-keys"), (name = "assets"), (name = "boot"), (name = "agents"), (name = "audit"), (name = "vnis"), (name = "devices"), (name = "policies"), (name = "psks"), (name = "webhooks"))
+    tags((name = "health"), (name = "auth"), (name = "users"), (name = "api-keys"), (name = "assets"), (name = "boot"), (name = "agents"), (name = "audit"), (name = "vnis"), (name = "devices"), (name = "policies"), (name = "psks"), (name = "webhooks"), (name = "workflows"))
 )]
 struct ApiDoc;
 
@@ -84,6 +84,17 @@ pub fn api() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(agents::inventory_changes))
         .routes(routes!(agents::command))
         .routes(routes!(agents::rescue))
+        .routes(routes!(workflows::provision))
+        .routes(routes!(workflows::wipe))
+        .routes(routes!(workflows::power))
+        .routes(routes!(workflows::bmc_check))
+        .routes(routes!(workflows::list))
+        .routes(routes!(workflows::get))
+        .routes(routes!(workflows::cancel))
+        .routes(routes!(workflows::retry))
+        .routes(routes!(workflows::certificate))
+        .routes(routes!(workflows::certificate_key))
+        .routes(routes!(workflows::events))
         .routes(routes!(audit::list))
         .routes(routes!(audit::export))
         .routes(routes!(audit::verify))

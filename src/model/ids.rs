@@ -25,6 +25,7 @@ pub enum IdKind {
     WebhookDelivery,
     /// A webhook event (one per change; each delivery of it carries the same id).
     Event,
+    Workflow,
 }
 
 impl IdKind {
@@ -44,6 +45,7 @@ impl IdKind {
             IdKind::Webhook => "whk",
             IdKind::WebhookDelivery => "dlv",
             IdKind::Event => "evt",
+            IdKind::Workflow => "wf",
         }
     }
 }

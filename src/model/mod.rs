@@ -3,6 +3,7 @@
 pub mod access;
 pub mod asset;
 pub mod ids;
+pub mod lifecycle;
 pub mod mac;
 
 pub use access::{Role, Scope};

@@ -21,6 +21,8 @@ pub struct AgentRow {
     pub busy: Option<String>,
     /// JSON array of OpenSSH public key lines.
     pub rescue_keys: String,
+    /// The appliance's base URL as the agent reached it (images are served to it from there).
+    pub appliance_url: Option<String>,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -33,7 +35,7 @@ pub struct InventoryChangeRow {
 }
 
 const COLUMNS: &str = "asset_id, device_id, address, ssh_port, host_key, agent_version, mac, inventory, \
-    heartbeat_secs, registered_at, last_heartbeat, busy, rescue_keys";
+    heartbeat_secs, registered_at, last_heartbeat, busy, rescue_keys, appliance_url";
 
 impl Store {
     pub async fn agent_get(&self, asset_id: &str) -> Result<Option<AgentRow>, sqlx::Error> {
@@ -53,7 +55,7 @@ impl Store {
     pub async fn agent_upsert(conn: &mut AnyConnection, a: &AgentRow) -> Result<(), sqlx::Error> {
         sqlx::query("DELETE FROM agents WHERE asset_id = $1").bind(&a.asset_id).execute(&mut *conn).await?;
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO agents ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            "INSERT INTO agents ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         )))
         .bind(&a.asset_id)
         .bind(&a.device_id)
@@ -68,6 +70,7 @@ impl Store {
         .bind(&a.last_heartbeat)
         .bind(a.busy.as_deref())
         .bind(&a.rescue_keys)
+        .bind(a.appliance_url.as_deref())
         .execute(&mut *conn)
         .await?;
         Ok(())

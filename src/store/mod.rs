@@ -16,6 +16,7 @@ pub mod sessions;
 pub mod users;
 pub mod vnis;
 pub mod webhooks;
+pub mod workflows;
 
 use std::str::FromStr;
 use std::time::Duration;

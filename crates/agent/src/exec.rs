@@ -19,12 +19,29 @@ use crate::{disk, inventory};
 pub struct History(Arc<Mutex<Vec<serde_json::Value>>>);
 
 impl History {
-    fn push(&self, entry: serde_json::Value) {
-        if let Ok(mut v) = self.0.lock() {
-            if v.len() >= 1000 {
-                v.remove(0);
+    /// Records a destructive command as it starts (`status: running`) and returns its slot, so a
+    /// command cut off from the appliance can be asked about while it still runs.
+    fn start(&self, entry: serde_json::Value) -> u64 {
+        let Ok(mut v) = self.0.lock() else { return 0 };
+        if v.len() >= 1000 {
+            v.remove(0);
+        }
+        let seq = v.last().and_then(|e| e.get("seq")).and_then(|s| s.as_u64()).map_or(1, |s| s + 1);
+        let mut entry = entry;
+        entry["seq"] = json!(seq);
+        v.push(entry);
+        seq
+    }
+
+    /// Completes the entry `start` made with the outcome's fields.
+    fn finish(&self, seq: u64, fields: serde_json::Value) {
+        let Ok(mut v) = self.0.lock() else { return };
+        if let Some(e) = v.iter_mut().find(|e| e.get("seq").and_then(|s| s.as_u64()) == Some(seq))
+            && let (Some(e), Some(f)) = (e.as_object_mut(), fields.as_object())
+        {
+            for (k, val) in f {
+                e.insert(k.clone(), val.clone());
             }
-            v.push(entry);
         }
     }
     pub fn entries(&self) -> Vec<serde_json::Value> {
@@ -57,11 +74,19 @@ pub fn resolve_disk(name: &str, known: &[Disk]) -> Result<Disk, Outcome> {
 /// (`after`), so the appliance sees their result before the connection drops.
 pub fn run(command: &Command, history: &History, emit: Emit<'_>) -> Outcome {
     let started = unix_ms();
+    let slot = command.is_destructive().then(|| {
+        history.start(json!({
+            "command": command.to_exec(),
+            "run": command.run_id(),
+            "started_at_unix_ms": started,
+            "status": "running",
+        }))
+    });
     let outcome = match command {
         Command::Inventory => Outcome::ok("inventory", json!(inventory::collect())),
         Command::Lsblk => Outcome::ok("lsblk", json!(current_disks())),
         Command::History => Outcome::ok("history", json!(history.entries())),
-        Command::Wipe { method, disks } => {
+        Command::Wipe { method, disks, .. } => {
             let known = current_disks();
             let targets: Result<Vec<Disk>, Outcome> = if disks.is_empty() {
                 Ok(known.clone())
@@ -102,7 +127,7 @@ pub fn run(command: &Command, history: &History, emit: Emit<'_>) -> Outcome {
                 }
             }
         }
-        Command::WriteImage { url, sha256, disk: target } => {
+        Command::WriteImage { url, sha256, disk: target, .. } => {
             let known = current_disks();
             match resolve_disk(target, &known) {
                 Err(mut o) => {
@@ -132,14 +157,18 @@ pub fn run(command: &Command, history: &History, emit: Emit<'_>) -> Outcome {
             Outcome::error("rescue-key", "NOT_HERE", "rescue keys are given to the running agent over SSH", json!(null))
         }
     };
-    if command.is_destructive() {
-        history.push(json!({
-            "command": command.to_exec(),
-            "started_at_unix_ms": started,
-            "finished_at_unix_ms": unix_ms(),
-            "result": outcome.result,
-            "code": outcome.code,
-        }));
+    if let Some(seq) = slot {
+        history.finish(
+            seq,
+            json!({
+                "status": "finished",
+                "finished_at_unix_ms": unix_ms(),
+                "result": outcome.result,
+                "code": outcome.code,
+                "message": outcome.message,
+                "details": outcome.details,
+            }),
+        );
     }
     outcome
 }

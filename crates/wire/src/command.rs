@@ -50,6 +50,10 @@ pub enum Command {
         /// A disk to wipe (`/dev/vda`, `vda`); repeat for more. None: every disk that may be wiped.
         #[arg(long = "disk")]
         disks: Vec<String>,
+        /// The appliance's name for this run (its workflow step): the history keeps it, so after
+        /// a lost connection the appliance can ask what became of exactly this run.
+        #[arg(long)]
+        run: Option<String>,
     },
     /// Stream an image over HTTP onto a disk, verifying its SHA-256.
     WriteImage {
@@ -60,6 +64,9 @@ pub enum Command {
         sha256: String,
         #[arg(long)]
         disk: String,
+        /// As for `wipe`.
+        #[arg(long)]
+        run: Option<String>,
     },
     /// What this agent ran since it started (commands with their outcomes).
     History,
@@ -99,18 +106,29 @@ impl Command {
         matches!(self, Command::Wipe { .. } | Command::WriteImage { .. })
     }
 
+    /// The run name a destructive command carries, if any.
+    pub fn run_id(&self) -> Option<&str> {
+        match self {
+            Command::Wipe { run, .. } | Command::WriteImage { run, .. } => run.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The exec string. Values containing whitespace would split: callers validate them first
     /// (`parse_exec` of the result fails loudly if they did not).
     pub fn to_exec(&self) -> String {
         let mut argv: Vec<String> = vec![self.name().into()];
         match self {
-            Command::Wipe { method, disks } => {
+            Command::Wipe { method, disks, run } => {
                 argv.extend(["--method".into(), method.as_str().into()]);
                 for d in disks {
                     argv.extend(["--disk".into(), d.clone()]);
                 }
+                if let Some(r) = run {
+                    argv.extend(["--run".into(), r.clone()]);
+                }
             }
-            Command::WriteImage { url, sha256, disk } => {
+            Command::WriteImage { url, sha256, disk, run } => {
                 argv.extend([
                     "--url".into(),
                     url.clone(),
@@ -119,6 +137,9 @@ impl Command {
                     "--disk".into(),
                     disk.clone(),
                 ]);
+                if let Some(r) = run {
+                    argv.extend(["--run".into(), r.clone()]);
+                }
             }
             Command::RescueKey { key_type, key_base64 } => argv.extend([key_type.clone(), key_base64.clone()]),
             Command::Inventory | Command::Lsblk | Command::History | Command::Reboot | Command::Poweroff => {}
@@ -142,12 +163,17 @@ mod tests {
         let all = [
             Command::Inventory,
             Command::Lsblk,
-            Command::Wipe { method: WipeMethod::Quick, disks: vec![] },
-            Command::Wipe { method: WipeMethod::Secure, disks: vec!["/dev/vda".into(), "vdb".into()] },
+            Command::Wipe { method: WipeMethod::Quick, disks: vec![], run: None },
+            Command::Wipe {
+                method: WipeMethod::Secure,
+                disks: vec!["/dev/vda".into(), "vdb".into()],
+                run: Some("wf_1:5:2".into()),
+            },
             Command::WriteImage {
                 url: "http://10.0.0.1:8080/images/a.raw.zst".into(),
                 sha256: "ab".repeat(32),
                 disk: "/dev/vda".into(),
+                run: Some("wf_1:6:1".into()),
             },
             Command::History,
             Command::Reboot,

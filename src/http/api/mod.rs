@@ -14,6 +14,7 @@ pub mod psks;
 pub mod users;
 pub mod vnis;
 pub mod webhooks;
+pub mod workflows;
 
 use axum::Json;
 use serde::Serialize;
