@@ -5,8 +5,8 @@
 # from the kernel command line) and powers off.
 #
 # Usage: build-test-initramfs.sh <out-dir>   -> <out-dir>/vmlinuz, <out-dir>/initrd.img
-# Rebuilt only when this script, images/lib/kernel.sh or the kernel changed (a stamp file records
-# them).
+# Rebuilt only when this script, udhcpc.script, images/lib/kernel.sh or the kernel changed (a stamp
+# file records them).
 set -euo pipefail
 OUT=${1:?usage: build-test-initramfs.sh <out-dir>}
 mkdir -p "$OUT"
@@ -15,7 +15,7 @@ LIB=$(dirname "$0")/../../images/lib/kernel.sh
 . "$LIB"
 kernel_find
 
-STAMP="$KVER $(cat "$0" "$LIB" | sha256sum | cut -d' ' -f1)"
+STAMP="$KVER $(cat "$0" "$LIB" "$(dirname "$0")/udhcpc.script" | sha256sum | cut -d' ' -f1)"
 if [[ -f $OUT/stamp && $(cat "$OUT/stamp") == "$STAMP" && -s $OUT/initrd.img && -s $OUT/vmlinuz ]]; then
     exit 0
 fi
@@ -28,19 +28,7 @@ busybox_install "$STAGE"
 # NIC and disk drivers (Debian builds them as modules), with their dependencies.
 kernel_modules "$STAGE" virtio_pci virtio_net virtio_blk e1000 e1000e
 
-cat > "$STAGE/etc/udhcpc.script" <<'SCRIPT'
-#!/bin/sh
-case "$1" in
-  deconfig) ip -4 addr flush dev "$interface"; ip link set "$interface" up ;;
-  bound|renew)
-    ip -4 addr flush dev "$interface"
-    ip -4 addr add "$ip/${mask:-24}" dev "$interface"
-    [ -n "$router" ] && ip route replace default via "${router%% *}" dev "$interface"
-    echo "ip=$ip" > /run/dhcp.env ;;
-esac
-exit 0
-SCRIPT
-chmod +x "$STAGE/etc/udhcpc.script"
+install -m 0755 "$(dirname "$0")/udhcpc.script" "$STAGE/etc/udhcpc.script"
 
 cat > "$STAGE/init" <<'INIT'
 #!/bin/sh
