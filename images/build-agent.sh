@@ -10,9 +10,10 @@
 # Usage: bash images/build-agent.sh [OUT]   -> OUT/vmlinuz, OUT/initrd.img (OUT: images/agent)
 #
 # Reproducible: the same kernel, busybox, script and agent sources give the same bytes (fixed
-# timestamps and owners, a sorted cpio, gzip -n; the agent is built with its paths remapped,
-# symbols stripped and no build id). Cached: images/agent/stamp records the kernel version and the
-# sha256 of this script, busybox and the agent binary; when none changed the script exits after the
+# timestamps and owners, a sorted cpio, gzip -n: images/lib/kernel.sh, shared with the lab's
+# images; the agent is built with its paths remapped, symbols stripped and no build id). Cached:
+# images/agent/stamp records the kernel version and the sha256 of this script, images/lib/kernel.sh,
+# busybox and the agent binary; when none changed the script exits after the
 # (no-op) cargo build. CARGO_TARGET_DIR defaults to ~/.cache/ironbay/target as in scripts/test.sh.
 # Times on 2 busy cores: the agent's first (cold) release build ~8 min; with it built, the image
 # ~10 s; nothing changed, ~1 s.
@@ -25,12 +26,11 @@ START=$(date +%s.%N)
 OUT=${1:-images/agent}
 mkdir -p "$OUT"
 
-KPKG=$(dpkg-query -W -f='${Depends}' linux-image-amd64 | grep -o 'linux-image-[^ ,]*' | head -n1)
-KVER=${KPKG#linux-image-}
-KERNEL=/boot/vmlinuz-$KVER
-MODDIR=/lib/modules/$KVER
-[[ -r $KERNEL && -d $MODDIR ]] || { echo "kernel $KVER not installed (linux-image-amd64)" >&2; exit 1; }
-[[ -x /bin/busybox ]] || { echo "/bin/busybox missing (busybox-static)" >&2; exit 1; }
+LIB=images/lib/kernel.sh
+# shellcheck source=lib/kernel.sh
+. "$LIB"
+kernel_find
+busybox_check
 
 # The agent, static. RUSTFLAGS with an explicit --target apply to the target's crates only, so
 # build scripts and proc-macros build as usual. Cargo's home and the target dir are remapped in
@@ -67,7 +67,7 @@ fi
 BUILT=$(date +%s.%N)
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
-STAMP="$KVER $(sha "$SELF") $(sha /bin/busybox) $(sha "$AGENT")"
+STAMP="$KVER $(sha "$SELF") $(sha "$LIB") $(sha /bin/busybox) $(sha "$AGENT")"
 if [[ -f $OUT/stamp && $(cat "$OUT/stamp") == "$STAMP" && -s $OUT/initrd.img && -s $OUT/vmlinuz ]]; then
     echo "agent image up to date (kernel $KVER, agent $(sha "$AGENT" | cut -c1-12))"
     exit 0
@@ -75,17 +75,14 @@ fi
 
 STAGE=$(mktemp -d)
 trap 'rm -rf "$STAGE"' EXIT
-mkdir -p "$STAGE"/{bin,etc,proc,sys,dev,tmp,run,root,var,lib/modules/$KVER,usr}
+mkdir -p "$STAGE"/{bin,etc,proc,sys,dev,tmp,run,root,var,usr}
 chmod 1777 "$STAGE/tmp"
 chmod 0700 "$STAGE/root"
 ln -s bin "$STAGE/sbin"
 ln -s ../bin "$STAGE/usr/bin"
 ln -s ../bin "$STAGE/usr/sbin"
 ln -s ../run "$STAGE/var/run"
-cp /bin/busybox "$STAGE/bin/busybox"
-for a in $(/bin/busybox --list); do
-    [[ $a == busybox ]] || ln -sf busybox "$STAGE/bin/$a"
-done
+busybox_install "$STAGE"
 cp "$AGENT" "$STAGE/bin/ironbay-agent"
 
 # Drivers Debian builds as modules, with their dependencies; the ones this kernel lacks are
@@ -94,15 +91,8 @@ cp "$AGENT" "$STAGE/bin/ironbay-agent"
 MODULES="virtio_pci virtio_net virtio_blk virtio_scsi sd_mod sr_mod nvme ahci ata_piix
   e1000 e1000e igb ixgbe i40e bnxt_en mlx5_core ipmi_si ipmi_devintf
   xhci_pci ehci_pci usb_storage uas"
-for m in $MODULES; do
-    modprobe -S "$KVER" --show-depends "$m" 2>/dev/null | awk '$1=="insmod"{print $2}' || true
-done | sort -u | while read -r ko; do
-    rel=${ko#"$MODDIR"/}
-    mkdir -p "$STAGE/lib/modules/$KVER/$(dirname "$rel")"
-    cp "$ko" "$STAGE/lib/modules/$KVER/$rel"
-done
-cp "$MODDIR"/modules.order "$MODDIR"/modules.builtin "$MODDIR"/modules.builtin.modinfo "$STAGE/lib/modules/$KVER/"
-depmod -b "$STAGE" "$KVER"
+# shellcheck disable=SC2086 # one word per module
+kernel_modules "$STAGE" $MODULES
 
 cat > "$STAGE/etc/passwd" <<'EOF'
 root:x:0:0:root:/root:/bin/sh
@@ -178,10 +168,7 @@ done
 INIT
 chmod 0755 "$STAGE/init"
 
-# Reproducible: fixed timestamps, owners and order; gzip without name or time.
-find "$STAGE" -exec touch -h -d @0 {} +
-(cd "$STAGE" && find . -mindepth 1 | sort | cpio -o -H newc -R 0:0 --quiet --reproducible | gzip -9 -n) > "$OUT/initrd.img.tmp"
-mv "$OUT/initrd.img.tmp" "$OUT/initrd.img"
+initramfs_pack "$STAGE" "$OUT/initrd.img"
 cp "$KERNEL" "$OUT/vmlinuz.tmp"
 mv "$OUT/vmlinuz.tmp" "$OUT/vmlinuz"
 echo "$STAMP" > "$OUT/stamp"

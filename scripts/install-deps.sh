@@ -45,6 +45,12 @@ PACKAGES=(
     gzip
     zstd
     xz-utils
+    # The lab's bootable disk image (tests/lab/build-disk-image.sh): an MBR with SYSLINUX and a
+    # FAT partition, built in a file without loop devices.
+    syslinux
+    syslinux-common
+    mtools
+    dosfstools
 )
 
 missing=()

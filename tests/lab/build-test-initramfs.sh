@@ -5,54 +5,30 @@
 # from the kernel command line) and powers off.
 #
 # Usage: build-test-initramfs.sh <out-dir>   -> <out-dir>/vmlinuz, <out-dir>/initrd.img
-# Rebuilt only when this script or the kernel changed (a stamp file records both).
+# Rebuilt only when this script, udhcpc.script, images/lib/kernel.sh or the kernel changed (a stamp
+# file records them).
 set -euo pipefail
 OUT=${1:?usage: build-test-initramfs.sh <out-dir>}
 mkdir -p "$OUT"
+LIB=$(dirname "$0")/../../images/lib/kernel.sh
+# shellcheck source=../../images/lib/kernel.sh
+. "$LIB"
+kernel_find
 
-KPKG=$(dpkg-query -W -f='${Depends}' linux-image-amd64 | grep -o 'linux-image-[^ ,]*' | head -n1)
-KVER=${KPKG#linux-image-}
-KERNEL=/boot/vmlinuz-$KVER
-MODDIR=/lib/modules/$KVER
-[[ -r $KERNEL && -d $MODDIR ]] || { echo "kernel $KVER not installed (linux-image-amd64)" >&2; exit 1; }
-
-STAMP="$KVER $(sha256sum "$0" | cut -d' ' -f1)"
+STAMP="$KVER $(cat "$0" "$LIB" "$(dirname "$0")/udhcpc.script" | sha256sum | cut -d' ' -f1)"
 if [[ -f $OUT/stamp && $(cat "$OUT/stamp") == "$STAMP" && -s $OUT/initrd.img && -s $OUT/vmlinuz ]]; then
     exit 0
 fi
 
 STAGE=$(mktemp -d)
 trap 'rm -rf "$STAGE"' EXIT
-mkdir -p "$STAGE"/{bin,etc,proc,sys,dev,tmp,run,lib/modules/$KVER}
-cp /bin/busybox "$STAGE/bin/busybox"
-for a in $(/bin/busybox --list); do
-    [[ $a == busybox ]] || ln -sf busybox "$STAGE/bin/$a"
-done
+mkdir -p "$STAGE"/{bin,etc,proc,sys,dev,tmp,run}
+busybox_install "$STAGE"
 
 # NIC and disk drivers (Debian builds them as modules), with their dependencies.
-for m in virtio_pci virtio_net virtio_blk e1000 e1000e; do
-    modprobe -S "$KVER" --show-depends "$m" 2>/dev/null | awk '$1=="insmod"{print $2}'
-done | sort -u | while read -r ko; do
-    rel=${ko#"$MODDIR"/}
-    mkdir -p "$STAGE/lib/modules/$KVER/$(dirname "$rel")"
-    cp "$ko" "$STAGE/lib/modules/$KVER/$rel"
-done
-cp "$MODDIR"/modules.order "$MODDIR"/modules.builtin "$MODDIR"/modules.builtin.modinfo "$STAGE/lib/modules/$KVER/"
-depmod -b "$STAGE" "$KVER"
+kernel_modules "$STAGE" virtio_pci virtio_net virtio_blk e1000 e1000e
 
-cat > "$STAGE/etc/udhcpc.script" <<'SCRIPT'
-#!/bin/sh
-case "$1" in
-  deconfig) ip -4 addr flush dev "$interface"; ip link set "$interface" up ;;
-  bound|renew)
-    ip -4 addr flush dev "$interface"
-    ip -4 addr add "$ip/${mask:-24}" dev "$interface"
-    [ -n "$router" ] && ip route replace default via "${router%% *}" dev "$interface"
-    echo "ip=$ip" > /run/dhcp.env ;;
-esac
-exit 0
-SCRIPT
-chmod +x "$STAGE/etc/udhcpc.script"
+install -m 0755 "$(dirname "$0")/udhcpc.script" "$STAGE/etc/udhcpc.script"
 
 cat > "$STAGE/init" <<'INIT'
 #!/bin/sh
@@ -84,10 +60,7 @@ sync; poweroff -f
 INIT
 chmod +x "$STAGE/init"
 
-# Reproducible: fixed timestamps and order.
-find "$STAGE" -exec touch -h -d @0 {} +
-(cd "$STAGE" && find . | LC_ALL=C sort | cpio -o -H newc --quiet --reproducible | gzip -9 -n) > "$OUT/initrd.img.tmp"
-mv "$OUT/initrd.img.tmp" "$OUT/initrd.img"
+initramfs_pack "$STAGE" "$OUT/initrd.img"
 cp "$KERNEL" "$OUT/vmlinuz"
 echo "$STAMP" > "$OUT/stamp"
 echo "test initramfs: kernel $KVER, initrd $(stat -c %s "$OUT/initrd.img") bytes"

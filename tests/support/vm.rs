@@ -1,6 +1,6 @@
 //! qemu VMs for lab tests: a VM on one of the lab's taps, network-booting with SeaBIOS and the
 //! NIC's built-in iPXE ROM (BIOS) or with OVMF (UEFI; optionally without the NIC's iPXE ROM, so
-//! the firmware's own PXE client runs). Serial console goes to a file the test reads. KVM only when
+//! the firmware's own PXE client runs), or booting SeaBIOS from a virtio disk. Serial console goes to a file the test reads. KVM only when
 //! kvm_intel/kvm_amd is loaded (this machine's /dev/kvm is a software nested hypervisor that
 //! crashes in iPXE), else TCG. The VM is killed (by PID) when dropped; the lab's teardown would
 //! kill it too.
@@ -42,6 +42,23 @@ impl Vm {
 
     /// Same, with more qemu arguments (disks, SMBIOS strings, memory).
     pub fn start_with(lab: &Lab, tap: &str, mac: &str, firmware: Firmware, extra: &[String]) -> Vm {
+        Self::spawn(lab, tap, mac, firmware, "n", extra)
+    }
+
+    /// Starts a BIOS (SeaBIOS) VM on `tap` with `mac` that boots from `disk` (a virtio-blk
+    /// disk, `format` "raw" or "qcow2"), never from the network. qemu writes to `disk`.
+    pub fn start_disk(lab: &Lab, tap: &str, mac: &str, disk: &Path, format: &str) -> Vm {
+        let drive = [
+            "-drive".to_string(),
+            format!("file={},if=none,id=disk0,format={format}", disk.display()),
+            "-device".to_string(),
+            "virtio-blk-pci,drive=disk0".to_string(),
+        ];
+        Self::spawn(lab, tap, mac, Firmware::Bios, "c", &drive)
+    }
+
+    /// `boot`: qemu's `-boot` order ("n": network, "c": first disk).
+    fn spawn(lab: &Lab, tap: &str, mac: &str, firmware: Firmware, boot: &str, extra: &[String]) -> Vm {
         let dir = tempfile::tempdir().expect("vm dir");
         let serial = dir.path().join("serial.log");
         // SeaBIOS: also print its console on the serial port (0x3f8).
@@ -64,7 +81,7 @@ impl Vm {
                 .arg("-drive")
                 .arg(format!("if=pflash,format=raw,file={}", vars.display()));
         }
-        cmd.args(["-m", "512", "-smp", "1", "-display", "none", "-monitor", "none", "-no-reboot", "-boot", "n"])
+        cmd.args(["-m", "512", "-smp", "1", "-display", "none", "-monitor", "none", "-no-reboot", "-boot", boot])
             .arg("-serial")
             .arg(format!("file:{}", serial.display()))
             .arg("-fw_cfg")
