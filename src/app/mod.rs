@@ -11,6 +11,7 @@ pub mod boot;
 pub mod boot_events;
 pub mod devices;
 pub mod enroll_tokens;
+pub mod images;
 pub mod policies;
 pub mod psks;
 pub mod setup;

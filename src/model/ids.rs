@@ -25,6 +25,8 @@ pub enum IdKind {
     WebhookDelivery,
     /// A webhook event (one per change; each delivery of it carries the same id).
     Event,
+    /// An OS image in the images registry.
+    Image,
 }
 
 impl IdKind {
@@ -44,6 +46,7 @@ impl IdKind {
             IdKind::Webhook => "whk",
             IdKind::WebhookDelivery => "dlv",
             IdKind::Event => "evt",
+            IdKind::Image => "img",
         }
     }
 }

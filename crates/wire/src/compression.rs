@@ -1,4 +1,6 @@
 //! Which compression an image stream uses (by its magic, never by the URL) and a decoder for it.
+//! Both ends use it: the agent decodes the images it writes, the appliance decodes uploads to
+//! record the SHA-256 the agent will verify (that of the decompressed image).
 
 use std::io::{self, Read};
 
