@@ -370,3 +370,70 @@ fn check_expected(expected: &ImageRow, stored: &Stored) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A request future dropped mid-upload (hyper drops it when the connection goes) still
+    /// leaves the image `failed` and its staging file removed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_upload_is_cleaned_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}/t.db", dir.path().display())).await.unwrap();
+        let now = now_rfc3339();
+        let row = ImageRow {
+            id: crate::model::new_id(IdKind::Image),
+            name: "dropped".into(),
+            version: String::new(),
+            format: "raw".into(),
+            source: "upload".into(),
+            url: None,
+            size_bytes: None,
+            sha256: None,
+            file_size_bytes: None,
+            file_sha256: None,
+            status: "pending".into(),
+            status_reason: None,
+            bytes_received: 0,
+            upload_owner: None,
+            upload_lease_until: None,
+            generation: 1,
+            created_at: now.clone(),
+            updated_at: now.clone(),
+            created_by: None,
+        };
+        let mut conn = store.pool().acquire().await.unwrap();
+        Store::image_insert(&mut conn, &row).await.unwrap();
+        assert!(Store::image_claim_upload(&mut conn, &row.id, "owner", now_ms(), lease_until(), &now).await.unwrap());
+        assert!(
+            !Store::image_claim_upload(&mut conn, &row.id, "other", now_ms(), lease_until(), &now).await.unwrap(),
+            "a held image cannot be claimed twice"
+        );
+        let library = Library::new(dir.path());
+        library.prepare(&row.id).unwrap();
+        let part = library.part(&row.id, "owner");
+        std::fs::write(&part, b"half an image").unwrap();
+        let claim = Claim {
+            store: store.clone(),
+            library,
+            actor: Actor::system(),
+            id: row.id.clone(),
+            owner: "owner".into(),
+            part: part.clone(),
+            armed: true,
+        };
+        drop(claim);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = Store::image_get(&mut conn, &row.id).await.unwrap().unwrap();
+            if now.status == "failed" && !part.exists() {
+                assert!(now.upload_owner.is_none());
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "not cleaned up: {} {}", now.status, part.exists());
+            // Only the polling interval: the condition ends the wait.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
