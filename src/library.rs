@@ -209,13 +209,8 @@ impl Read for Tee {
 
 fn store(file: File, rx: mpsc::Receiver<Chunk>) -> Result<Stored, WriteError> {
     let inner = ChannelReader { rx, current: Bytes::new(), ended: false, aborted: false };
-    let mut tee = Tee {
-        inner,
-        file: BufWriter::with_capacity(WRITE_BUFFER, file),
-        hasher: Sha256::new(),
-        len: 0,
-        storage: None,
-    };
+    let mut tee =
+        Tee { inner, file: BufWriter::with_capacity(WRITE_BUFFER, file), hasher: Sha256::new(), len: 0, storage: None };
     let decoded = decode(&mut tee);
     let classify = |tee: &mut Tee, format: Format, e: io::Error| {
         if tee.inner.aborted {
@@ -246,7 +241,7 @@ fn store(file: File, rx: mpsc::Receiver<Chunk>) -> Result<Stored, WriteError> {
 #[allow(clippy::type_complexity)]
 fn decode(tee: &mut Tee) -> Result<(Format, Option<(u64, String)>), (Format, io::Error)> {
     let mut head = [0u8; compression::MAGIC_LEN];
-    let n = read_full(tee, &mut head).map_err(|e| (Format::Raw, e))?;
+    let n = compression::read_full(tee, &mut head).map_err(|e| (Format::Raw, e))?;
     let format = compression::detect(&head[..n]);
     if format == Format::Raw {
         return Ok((format, None));
@@ -267,20 +262,6 @@ fn decode(tee: &mut Tee) -> Result<(Format, Option<(u64, String)>), (Format, io:
         len += got as u64;
     }
     Ok((format, Some((len, hex::encode(hasher.finalize())))))
-}
-
-/// Fills `buf` unless the stream ends first; returns how much it got.
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
 }
 
 #[cfg(test)]

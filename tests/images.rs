@@ -62,10 +62,23 @@ fn start_upload(c: &Client, id: &str) -> (Feeder, tokio::task::JoinHandle<Resp>)
     (tx, tokio::spawn(send(rb)))
 }
 
+/// Starts a fed upload of `data`, sends its first `first` bytes and holds the body open until the
+/// appliance reports progress; returns the feeder, the answer's task and the image as seen then.
+async fn held_open_upload(
+    admin: &Client,
+    id: &str,
+    data: &[u8],
+    first: usize,
+) -> (Feeder, tokio::task::JoinHandle<Resp>, Value) {
+    let (feed, answer) = start_upload(admin, id);
+    feed.send(Ok(Bytes::copy_from_slice(&data[..first]))).await.expect("feed");
+    let seen = wait_for_status(admin, id, "uploading", |j| j["bytes_received"].as_u64().unwrap_or(0) > 0).await;
+    (feed, answer, seen)
+}
+
 /// Uploads `data` in one buffered body.
 async fn upload(c: &Client, id: &str, data: &[u8]) -> Resp {
-    c.raw(Method::PUT, &format!("/api/v1/images/{id}/content"), Some("application/octet-stream"), data.to_vec())
-        .await
+    c.raw(Method::PUT, &format!("/api/v1/images/{id}/content"), Some("application/octet-stream"), data.to_vec()).await
 }
 
 async fn create(c: &Client, body: Value) -> Value {
@@ -161,7 +174,9 @@ async fn url_images_and_validation(backend: Backend) {
     let dup = json!({"name": "debian-12", "version": "2026.01", "url": "https://b/x.img", "sha256": ok_hash});
     let r = admin.post("/api/v1/images", dup).await;
     assert_error(&r, 409, "DUPLICATE_IMAGE", "same name and version");
-    let other = create(&admin, json!({"name": "debian-12", "version": "2026.02", "url": "https://b/x.img", "sha256": ok_hash})).await;
+    let other =
+        create(&admin, json!({"name": "debian-12", "version": "2026.02", "url": "https://b/x.img", "sha256": ok_hash}))
+            .await;
     assert_eq!(other["format"], "raw");
     let r = admin.patch(&format!("/api/v1/images/{}", id_of(&other)), json!({"version": "2026.01"})).await;
     assert_error(&r, 409, "DUPLICATE_IMAGE", "renaming onto an existing name and version");
@@ -245,7 +260,8 @@ async fn upload_is_streamed_hashed_and_served(backend: Backend) {
     let actions = audit_actions(&admin, &id).await;
     assert!(actions.contains(&("image.upload".into(), "success".into())), "{actions:?}");
     let r = admin.get(&format!("/api/v1/webhooks/{webhook}/deliveries?per_page=100")).await;
-    let mut events: Vec<&str> = r.json["data"].as_array().expect("deliveries").iter().filter_map(|d| d["event"].as_str()).collect();
+    let mut events: Vec<&str> =
+        r.json["data"].as_array().expect("deliveries").iter().filter_map(|d| d["event"].as_str()).collect();
     events.sort_unstable();
     assert_eq!(events, ["image.created", "image.deleted", "image.uploaded"], "{}", r.text);
 }
@@ -332,11 +348,9 @@ async fn progress_shows_while_an_upload_is_held_open(backend: Backend) {
     let admin = app.admin().await;
     let data = image_bytes(4 * 1024 * 1024, 5);
     let id = id_of(&create(&admin, json!({"name": "slow"})).await);
-    let (feed, answer) = start_upload(&admin, &id);
     let first = 1024 * 1024;
-    feed.send(Ok(Bytes::copy_from_slice(&data[..first]))).await.expect("feed");
     // The stream stays open (the rest is not sent) until progress is visible.
-    let seen = wait_for_status(&admin, &id, "uploading", |j| j["bytes_received"].as_u64().unwrap_or(0) > 0).await;
+    let (feed, answer, seen) = held_open_upload(&admin, &id, &data, first).await;
     let n = seen["bytes_received"].as_u64().expect("bytes_received");
     assert!(n > 0 && n < data.len() as u64, "progress {n} of {}", data.len());
     assert!(seen["sha256"].is_null(), "no hash before the end: {seen}");
@@ -363,9 +377,7 @@ async fn a_client_that_goes_away_leaves_no_file(backend: Backend) {
     let admin = app.admin().await;
     let data = image_bytes(2 * 1024 * 1024, 9);
     let id = id_of(&create(&admin, json!({"name": "cut"})).await);
-    let (feed, answer) = start_upload(&admin, &id);
-    feed.send(Ok(Bytes::copy_from_slice(&data[..1024 * 1024]))).await.expect("feed");
-    wait_for_status(&admin, &id, "uploading", |j| j["bytes_received"].as_u64().unwrap_or(0) > 0).await;
+    let (feed, answer, _) = held_open_upload(&admin, &id, &data, 1024 * 1024).await;
     assert_eq!(staged(&app).len(), 1, "one staging file while the upload runs");
     // The client breaks off mid-body.
     feed.send(Err(std::io::Error::other("client gone"))).await.expect("feed");
@@ -386,9 +398,7 @@ async fn a_client_that_goes_away_leaves_no_file(backend: Backend) {
 
     // A client whose connection just drops (the request abandoned, as when it is killed).
     let id = id_of(&create(&admin, json!({"name": "dropped"})).await);
-    let (feed, answer) = start_upload(&admin, &id);
-    feed.send(Ok(Bytes::copy_from_slice(&data[..1024 * 1024]))).await.expect("feed");
-    wait_for_status(&admin, &id, "uploading", |j| j["bytes_received"].as_u64().unwrap_or(0) > 0).await;
+    let (_feed, answer, _) = held_open_upload(&admin, &id, &data, 1024 * 1024).await;
     answer.abort();
     let failed = wait_for_status(&admin, &id, "failed", |_| true).await;
     assert!(failed["status_reason"].as_str().is_some_and(|s| !s.is_empty()), "{failed}");
@@ -415,8 +425,11 @@ async fn permissions_lists_and_filters(backend: Backend) {
     let viewer = app.user(&admin, "image-viewer", "viewer").await;
     let hash = "1".repeat(64);
     for v in 1..=5 {
-        create(&admin, json!({"name": "fleet", "version": format!("{v}"), "url": "http://10.0.0.1/f.img", "sha256": hash}))
-            .await;
+        create(
+            &admin,
+            json!({"name": "fleet", "version": format!("{v}"), "url": "http://10.0.0.1/f.img", "sha256": hash}),
+        )
+        .await;
     }
     let pending = id_of(&create(&admin, json!({"name": "upload-me"})).await);
 
@@ -429,7 +442,12 @@ async fn permissions_lists_and_filters(backend: Backend) {
     assert_error(&r, 403, "INSUFFICIENT_SCOPE", "viewer creating");
     assert_eq!(r.json["details"]["missing_scope"], "assets:write");
     assert_error(&upload(&viewer, &pending, b"x").await, 403, "INSUFFICIENT_SCOPE", "viewer uploading");
-    assert_error(&viewer.delete(&format!("/api/v1/images/{pending}")).await, 403, "INSUFFICIENT_SCOPE", "viewer deleting");
+    assert_error(
+        &viewer.delete(&format!("/api/v1/images/{pending}")).await,
+        403,
+        "INSUFFICIENT_SCOPE",
+        "viewer deleting",
+    );
     assert_error(&app.client().get("/api/v1/images").await, 401, "UNAUTHENTICATED", "no credentials");
     assert_error(&upload(&app.client(), &pending, b"x").await, 401, "UNAUTHENTICATED", "anonymous upload");
     let r = admin.get(&format!("/api/v1/images/{pending}")).await;
@@ -439,7 +457,8 @@ async fn permissions_lists_and_filters(backend: Backend) {
     let r = admin.get("/api/v1/images?name=fleet&per_page=2&page=2").await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json["meta"], json!({"page": 2, "per_page": 2, "total": 5}));
-    let versions: Vec<&str> = r.json["data"].as_array().expect("data").iter().filter_map(|i| i["version"].as_str()).collect();
+    let versions: Vec<&str> =
+        r.json["data"].as_array().expect("data").iter().filter_map(|i| i["version"].as_str()).collect();
     assert_eq!(versions, ["3", "4"]);
     let r = admin.get("/api/v1/images?name=fleet&per_page=2&page=3").await;
     assert_eq!(r.json["data"].as_array().map(Vec::len), Some(1));

@@ -162,7 +162,10 @@ fn check_version(version: &str) -> Result<()> {
 /// 64 hex digits, answered lowercase.
 fn check_sha256(s: &str) -> Result<String> {
     if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(Error::invalid_field("sha256", "sha256 must be 64 hexadecimal digits (SHA-256 of the decompressed image)"));
+        return Err(Error::invalid_field(
+            "sha256",
+            "sha256 must be 64 hexadecimal digits (SHA-256 of the decompressed image)",
+        ));
     }
     Ok(s.to_ascii_lowercase())
 }
@@ -255,16 +258,11 @@ impl AppState {
             url,
             size_bytes: req.size_bytes,
             sha256,
-            file_size_bytes: None,
-            file_sha256: None,
-            status_reason: None,
-            bytes_received: 0,
-            upload_owner: None,
-            upload_lease_until: None,
             generation: 1,
             created_at: now.clone(),
             updated_at: now,
             created_by: actor.id().map(str::to_string),
+            ..ImageRow::default()
         };
         let mut tx = self.store.begin().await?;
         if let Some(other) = Store::image_by_name(&mut tx, &row.name, &row.version).await? {

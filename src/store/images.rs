@@ -7,7 +7,7 @@ use sqlx::{AnyConnection, FromRow};
 
 use super::{Filter, Store};
 
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone, Default, FromRow)]
 pub struct ImageRow {
     pub id: String,
     pub name: String,
@@ -96,8 +96,7 @@ impl Store {
             filter.push("status = {}", s.clone());
         }
         let (w, n) = (filter.where_sql(), filter.next_placeholder());
-        let sql =
-            format!("SELECT {COLUMNS} FROM images {w} ORDER BY name, version, id LIMIT ${n} OFFSET ${}", n + 1);
+        let sql = format!("SELECT {COLUMNS} FROM images {w} ORDER BY name, version, id LIMIT ${n} OFFSET ${}", n + 1);
         let rows = filter.bind_all(sqlx::query_as(sqlx::AssertSqlSafe(sql))).bind(limit).bind(offset);
         let rows = rows.fetch_all(&self.pool).await?;
         let count = format!("SELECT COUNT(*) FROM images {w}");

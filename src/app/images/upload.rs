@@ -252,10 +252,8 @@ impl AppState {
         let mut last_data = Instant::now();
         let mut ticker = tokio::time::interval_at(Instant::now() + PROGRESS_EVERY, PROGRESS_EVERY);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let incomplete = |reason: String| Cut::Failed {
-            error: Error::bad_request("UPLOAD_INCOMPLETE", reason.clone()),
-            reason,
-        };
+        let incomplete =
+            |reason: String| Cut::Failed { error: Error::bad_request("UPLOAD_INCOMPLETE", reason.clone()), reason };
         loop {
             tokio::select! {
                 next = body.next() => match next {
@@ -324,10 +322,9 @@ impl AppState {
             return Err(superseded(&claim.id));
         }
         let (library, part, id) = (claim.library.clone(), claim.part.clone(), claim.id.clone());
-        tokio::task::spawn_blocking(move || library.publish(&part, &id))
-            .await
-            .map_err(Error::internal)?
-            .map_err(|e| Error::internal(format_args!("image {}: moving the upload into the library: {e}", claim.id)))?;
+        tokio::task::spawn_blocking(move || library.publish(&part, &id)).await.map_err(Error::internal)?.map_err(
+            |e| Error::internal(format_args!("image {}: moving the upload into the library: {e}", claim.id)),
+        )?;
         audit::append(
             &mut tx,
             &claim.actor,
@@ -364,7 +361,10 @@ fn check_expected(expected: &ImageRow, stored: &Stored) -> Result<()> {
     {
         return Err(Error::Unprocessable {
             code: "SIZE_MISMATCH",
-            message: format!("size mismatch: the image's record expects {want} bytes, the upload has {}", stored.image_size),
+            message: format!(
+                "size mismatch: the image's record expects {want} bytes, the upload has {}",
+                stored.image_size
+            ),
             details: Some(serde_json::json!({"field": "size_bytes", "expected": want, "actual": stored.image_size})),
         });
     }
@@ -385,23 +385,12 @@ mod tests {
         let row = ImageRow {
             id: crate::model::new_id(IdKind::Image),
             name: "dropped".into(),
-            version: String::new(),
             format: "raw".into(),
             source: "upload".into(),
-            url: None,
-            size_bytes: None,
-            sha256: None,
-            file_size_bytes: None,
-            file_sha256: None,
             status: "pending".into(),
-            status_reason: None,
-            bytes_received: 0,
-            upload_owner: None,
-            upload_lease_until: None,
-            generation: 1,
             created_at: now.clone(),
             updated_at: now.clone(),
-            created_by: None,
+            ..ImageRow::default()
         };
         let mut conn = store.pool().acquire().await.unwrap();
         Store::image_insert(&mut conn, &row).await.unwrap();
