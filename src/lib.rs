@@ -11,6 +11,7 @@ pub mod dhcp;
 pub mod error;
 pub mod http;
 pub mod ipam;
+pub mod library;
 pub mod model;
 pub mod netif;
 pub mod pki;

@@ -388,6 +388,8 @@ mod tests {
             ("workflow.retry", Some("workflow.retried")),
             ("cluster.bootstrap", Some("cluster.bootstrapped")),
             ("policy.deploy", Some("policy.deployed")),
+            ("image.create", Some("image.created")),
+            ("image.upload", Some("image.uploaded")),
             ("audit.chain_broken", Some("audit.chain_broken")),
             ("auth.login", None),
             ("webhook.test", None),

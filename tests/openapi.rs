@@ -42,6 +42,7 @@ enum Id {
     Policy,
     Psk,
     Webhook,
+    Image,
 }
 
 struct Op {
@@ -131,6 +132,13 @@ const OPS: &[Op] = &[
     op("DELETE", "/api/v1/webhooks/{id}", Access::Scope("webhooks:write"), Id::Webhook, false),
     op("GET", "/api/v1/webhooks/{id}/deliveries", Access::Scope("webhooks:read"), Id::Webhook, false),
     op("POST", "/api/v1/webhooks/{id}/test", Access::Scope("webhooks:write"), Id::Webhook, false),
+    op("GET", "/api/v1/images", Access::Scope("assets:read"), Id::None, false),
+    op("POST", "/api/v1/images", Access::Scope("assets:write"), Id::None, true),
+    op("GET", "/api/v1/images/{id}", Access::Scope("assets:read"), Id::Image, false),
+    op("PATCH", "/api/v1/images/{id}", Access::Scope("assets:write"), Id::Image, true),
+    op("DELETE", "/api/v1/images/{id}", Access::Scope("assets:write"), Id::Image, false),
+    // The body is the image's raw bytes, not JSON.
+    op("PUT", "/api/v1/images/{id}/content", Access::Scope("assets:write"), Id::Image, false),
 ];
 
 impl Op {
@@ -155,6 +163,7 @@ impl Op {
             Id::Policy => "pol_0000000000000000",
             Id::Psk => "psk_0000000000000000",
             Id::Webhook => "whk_0000000000000000",
+            Id::Image => "img_0000000000000000",
         };
         self.path.replace("{id}", id).replace("{address}", "10.213.0.10")
     }
@@ -186,6 +195,8 @@ impl Op {
             ("POST", "/api/v1/psks/{id}/rotate") => json!({}),
             ("POST", "/api/v1/webhooks") => json!({"url": "http://127.0.0.1:9/doc", "events": ["cluster.*"]}),
             ("PATCH", "/api/v1/webhooks/{id}") => json!({"description": "doc"}),
+            ("POST", "/api/v1/images") => json!({"name": "doc-image"}),
+            ("PATCH", "/api/v1/images/{id}") => json!({"version": "doc"}),
             ("POST", "/api/v1/assets/{id}/agent/commands") => json!({"command": "inventory"}),
             ("POST", "/api/v1/assets/{id}/rescue") => {
                 json!({"public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJL4FLRQ5xdLCFKIvos7U7kqC4bflgoFiVbWk6XVEF+e doc"})

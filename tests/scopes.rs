@@ -96,6 +96,8 @@ enum Target {
     Psk,
     /// A webhook that never gets disabled during the matrix.
     Webhook,
+    /// A URL image (ready: an upload to it is refused with 409 IMAGE_READY once permitted).
+    Image,
 }
 
 /// One protected route and what each kind of caller must get from it.
@@ -176,6 +178,11 @@ fn policy_body(n: u32) -> Value {
 /// A webhook to a closed loopback port, subscribed to events the matrix never produces.
 fn webhook_body() -> Value {
     json!({"url": "http://127.0.0.1:9/matrix", "events": ["cluster.*"]})
+}
+
+/// A URL image of its own for call number `n`.
+fn image_body(n: u32) -> Value {
+    json!({"name": format!("matrix-image-{n}"), "url": "http://127.0.0.1:9/matrix.img", "sha256": "0".repeat(64)})
 }
 
 /// The table: every route under /api/v1 except the public ones. Order matters for two rows only:
@@ -280,6 +287,14 @@ fn routes() -> Vec<Route> {
         Route::new(M::GET, "/api/v1/webhooks/{id}/deliveries", Some("webhooks:read"), false, 200)
             .target(Target::Webhook),
         Route::new(M::POST, "/api/v1/webhooks/{id}/test", Some("webhooks:write"), false, 202).target(Target::Webhook),
+        Route::new(M::GET, "/api/v1/images", Some("assets:read"), false, 200),
+        Route::new(M::POST, "/api/v1/images", Some("assets:write"), false, 201).body(|n| Some(image_body(n))),
+        Route::new(M::GET, "/api/v1/images/{id}", Some("assets:read"), false, 200).target(Target::Image),
+        Route::new(M::PATCH, "/api/v1/images/{id}", Some("assets:write"), false, 200)
+            .target(Target::Image)
+            .body(|_| Some(json!({"version": "matrix"}))),
+        Route::new(M::DELETE, "/api/v1/images/{id}", Some("assets:write"), false, 204).target(Target::Image),
+        Route::new(M::PUT, "/api/v1/images/{id}/content", Some("assets:write"), false, 409).target(Target::Image),
     ]
 }
 
@@ -400,6 +415,7 @@ struct Matrix {
     policy_id: String,
     psk_id: String,
     webhook_id: String,
+    image_id: String,
     /// One long-lived key per owner (by username), for the rows that only read it.
     own_keys: HashMap<String, String>,
     /// API keys by label, created by the admin (who may grant every scope).
@@ -438,6 +454,7 @@ impl Matrix {
         let policy_id = Self::new_policy(&admin, 0).await;
         let psk_id = Self::new_psk(&admin).await;
         let webhook_id = Self::new_webhook(&admin).await;
+        let image_id = Self::new_image(&admin, 0).await;
         Matrix {
             token_id,
             enroll_value,
@@ -453,6 +470,7 @@ impl Matrix {
             policy_id,
             psk_id,
             webhook_id,
+            image_id,
             own_keys: HashMap::new(),
             keys: HashMap::new(),
             n: 0,
@@ -521,6 +539,12 @@ impl Matrix {
         r.json["id"].as_str().expect("webhook id").to_string()
     }
 
+    async fn new_image(admin: &Client, n: u32) -> String {
+        let r = admin.post("/api/v1/images", image_body(1_000_000 + n)).await;
+        assert_eq!(r.status, 201, "fixture image: {}", r.text);
+        r.json["id"].as_str().expect("image id").to_string()
+    }
+
     /// Allocates the next free address of `vni_id` and returns it.
     async fn new_allocation(admin: &Client, vni_id: &str, n: u32) -> String {
         let r = admin
@@ -555,6 +579,8 @@ impl Matrix {
             Target::Psk => one(self.psk_id.clone()),
             Target::Webhook if fresh => one(Self::new_webhook(&self.admin).await),
             Target::Webhook => one(self.webhook_id.clone()),
+            Target::Image if fresh => one(Self::new_image(&self.admin, n).await),
+            Target::Image => one(self.image_id.clone()),
             Target::Allocation => {
                 let address = if fresh {
                     Self::new_allocation(&self.admin, &self.pool_id, n).await
@@ -623,6 +649,7 @@ impl Matrix {
             Target::Policy => format!("/api/v1/policies/{}", self.policy_id),
             Target::Psk => format!("/api/v1/psks/{}", self.psk_id),
             Target::Webhook => format!("/api/v1/webhooks/{}", self.webhook_id),
+            Target::Image => format!("/api/v1/images/{}", self.image_id),
             Target::Allocation => {
                 // Ordered by address: the fixture's, allocated first, is on the first page.
                 let path = format!("/api/v1/vnis/{}/allocations?per_page=100", self.pool_id);

@@ -11,7 +11,11 @@ pub mod boot;
 pub mod boot_events;
 pub mod devices;
 pub mod enroll_tokens;
+<<<<<<< HEAD
 pub mod lifecycle;
+=======
+pub mod images;
+>>>>>>> feat-images
 pub mod policies;
 pub mod psks;
 pub mod setup;

@@ -114,7 +114,7 @@ fn secret_context(id: &str) -> String {
     format!("webhooks.secret:{id}")
 }
 
-fn check_url(url: &str) -> Result<String> {
+pub(crate) fn check_url(url: &str) -> Result<String> {
     let bad = |why: &str| Error::invalid_field("url", format!("url {why}"));
     if url.len() > MAX_URL_LEN {
         return Err(bad(&format!("must be at most {MAX_URL_LEN} characters")));

@@ -293,7 +293,7 @@ impl AppState {
                     library_path: img.library_path,
                     image_id: Some(id),
                     sha256: img.sha256,
-                    size_bytes: img.size_bytes,
+                    size_bytes: img.size_bytes.and_then(|n| u64::try_from(n).ok()),
                 })
             }
             (Some(url), None) => {
@@ -669,17 +669,4 @@ async fn probe_url(url: &str) -> Result<Option<u64>> {
     }
     let compressed = [".gz", ".zst", ".xz"].iter().any(|s| url.ends_with(s));
     Ok(if compressed || status == reqwest::StatusCode::PARTIAL_CONTENT { None } else { resp.content_length() })
-}
-
-// MERGE-PLACEHOLDER: replaced by app::images once the registry lands.
-pub struct ImageRef {
-    pub url: Option<String>,
-    pub library_path: Option<String>,
-    pub sha256: String,
-    pub size_bytes: Option<u64>,
-}
-impl AppState {
-    async fn image_for_workflow(&self, id: &str) -> Result<ImageRef> {
-        Err(Error::not_found("IMAGE_NOT_FOUND", format!("Image {id} not found")))
-    }
 }

@@ -1,8 +1,9 @@
 //! The boot-file jail: which file under `pxe_dir` or `images_dir` a client's path names, if any.
 //! A path is refused when it could leave the directory (`..`, an absolute path, NUL, a backslash),
 //! and after resolving symlinks the file must still be inside the directory's own canonical path,
-//! so a symlink pointing out is never followed out. Directories are not files. Blocking: run it on
-//! the blocking pool.
+//! so a symlink pointing out is never followed out. Directories are not files. Hidden names (a
+//! component starting with `.`) are never served: the image library stages unfinished uploads
+//! under `library/.partial/` (`crate::library`). Blocking: run it on the blocking pool.
 
 use std::fs::{File, Metadata};
 use std::os::unix::fs::MetadataExt;
@@ -21,6 +22,9 @@ pub enum FileRefusal {
     /// It resolves outside the directory (a symlink pointing out); answered 404, like a missing file.
     #[error("path resolves outside the served directory")]
     Outside,
+    /// A component starts with `.` (an unfinished upload, say); answered 404, like a missing file.
+    #[error("hidden path (a component starts with `.`)")]
+    Hidden,
 }
 
 /// An open file inside the jail.
@@ -72,6 +76,9 @@ pub fn check_relative(rel: &str) -> Result<(), FileRefusal> {
     if rel.split('/').any(|c| c == "..") {
         return Err(FileRefusal::BadPath("`..` in path"));
     }
+    if rel.split('/').any(|c| c.starts_with('.')) {
+        return Err(FileRefusal::Hidden);
+    }
     Ok(())
 }
 
@@ -109,6 +116,9 @@ mod tests {
         }
         assert_eq!(check_relative("agent/vmlinuz"), Ok(()));
         assert_eq!(check_relative("a..b/c"), Ok(()));
+        assert_eq!(check_relative("library/.partial/img_x.part"), Err(FileRefusal::Hidden));
+        assert_eq!(check_relative(".hidden"), Err(FileRefusal::Hidden));
+        assert_eq!(check_relative("./agent/vmlinuz"), Err(FileRefusal::Hidden));
     }
 
     #[test]

@@ -156,7 +156,7 @@ async fn file(app: App, root: PathBuf, prefix: &'static str, req: FileRequest) -
         Err(refusal) => {
             let status = match refusal {
                 FileRefusal::BadPath(_) => StatusCode::BAD_REQUEST,
-                FileRefusal::NotFound | FileRefusal::Outside => StatusCode::NOT_FOUND,
+                FileRefusal::NotFound | FileRefusal::Outside | FileRefusal::Hidden => StatusCode::NOT_FOUND,
             };
             let body = match refusal {
                 FileRefusal::BadPath(_) => format!("{refusal}\n"),

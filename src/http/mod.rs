@@ -15,7 +15,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
-use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
 use crate::app::App;
@@ -25,7 +25,11 @@ use crate::error::Error;
 #[openapi(
     info(title = "ironbay", description = "Bare-metal provisioning appliance: REST API"),
     modifiers(&SecuritySchemes),
+<<<<<<< HEAD
     tags((name = "health"), (name = "auth"), (name = "users"), (name = "api-keys"), (name = "assets"), (name = "boot"), (name = "agents"), (name = "audit"), (name = "vnis"), (name = "devices"), (name = "policies"), (name = "psks"), (name = "webhooks"), (name = "workflows"))
+=======
+    tags((name = "health"), (name = "auth"), (name = "users"), (name = "api-keys"), (name = "assets"), (name = "boot"), (name = "agents"), (name = "audit"), (name = "vnis"), (name = "devices"), (name = "policies"), (name = "psks"), (name = "webhooks"), (name = "images"))
+>>>>>>> feat-images
 )]
 struct ApiDoc;
 
@@ -121,6 +125,10 @@ pub fn api() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
         .routes(routes!(webhooks::deliveries))
         .routes(routes!(webhooks::test))
+        .routes(routes!(images::list, images::create))
+        .routes(routes!(images::get, images::update, images::delete))
+        // Image content is streamed to disk whatever its size: no body limit on this route.
+        .routes(routes!(images::upload).layer(DefaultBodyLimit::disable()))
         .split_for_parts();
     let (router, mut doc) = parts;
     for tag in doc.tags.iter_mut().flatten().filter(|t| t.name == "webhooks") {

@@ -26,6 +26,8 @@ pub enum IdKind {
     /// A webhook event (one per change; each delivery of it carries the same id).
     Event,
     Workflow,
+    /// An OS image in the images registry.
+    Image,
 }
 
 impl IdKind {
@@ -46,6 +48,7 @@ impl IdKind {
             IdKind::WebhookDelivery => "dlv",
             IdKind::Event => "evt",
             IdKind::Workflow => "wf",
+            IdKind::Image => "img",
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod boot_events;
 pub mod devices;
 pub mod dhcp_leases;
+pub mod images;
 pub mod page_cache;
 pub mod policies;
 pub mod psks;

@@ -311,13 +311,19 @@ impl Client {
         }
     }
 
-    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Resp {
-        let mut rb = self.http.request(method, format!("{}{}", self.base, path));
-        rb = match &self.auth {
+    /// A request to `path` carrying this client's credentials, for bodies `call` cannot make
+    /// (streams); finish it with `send`.
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let rb = self.http.request(method, format!("{}{}", self.base, path));
+        match &self.auth {
             Auth::None => rb,
             Auth::Bearer(t) => rb.bearer_auth(t),
             Auth::XApiKey(k) => rb.header("X-API-Key", k),
-        };
+        }
+    }
+
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Resp {
+        let mut rb = self.request(method, path);
         if let Some(b) = body {
             rb = rb.json(&b);
         }
@@ -325,15 +331,10 @@ impl Client {
     }
 
     pub async fn raw(&self, method: Method, path: &str, content_type: Option<&str>, body: Vec<u8>) -> Resp {
-        let mut rb = self.http.request(method, format!("{}{}", self.base, path)).body(body);
+        let mut rb = self.request(method, path).body(body);
         if let Some(ct) = content_type {
             rb = rb.header("content-type", ct);
         }
-        rb = match &self.auth {
-            Auth::None => rb,
-            Auth::Bearer(t) => rb.bearer_auth(t),
-            Auth::XApiKey(k) => rb.header("X-API-Key", k),
-        };
         send(rb).await
     }
 
@@ -359,7 +360,7 @@ impl Client {
     }
 }
 
-async fn send(rb: reqwest::RequestBuilder) -> Resp {
+pub async fn send(rb: reqwest::RequestBuilder) -> Resp {
     let resp = rb.send().await.expect("request");
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod boot_events;
 pub mod devices;
 pub mod health;
+pub mod images;
 pub mod policies;
 pub mod psks;
 pub mod users;

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use super::DiskError;
 use super::blkdev::{AlignedBuf, Device, errno_name};
-use super::decompress::{self, Format};
+use super::decompress::{self, Format, read_full};
 use crate::report::{Emit, Meter, log};
 
 const HEAD: usize = 1024 * 1024;
@@ -222,20 +222,6 @@ impl<R: Read> Read for Counted<R> {
     }
 }
 
-/// Fills `buf` unless the stream ends first; returns how much it read.
-fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
-
 /// Lowercase hex of a valid SHA-256, else BAD_SHA256.
 pub fn parse_sha256(s: &str) -> Result<String, DiskError> {
     if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -259,15 +245,5 @@ mod tests {
         for bad in ["", "abc", &"g".repeat(64), &"a".repeat(65)] {
             assert_eq!(parse_sha256(bad).err().map(|e| e.code()), Some("BAD_SHA256"), "{bad}");
         }
-    }
-
-    #[test]
-    fn read_full_reads_across_short_reads() {
-        let data = vec![7u8; 1000];
-        let mut r = io::Read::chain(&data[..300], &data[300..]);
-        let mut buf = [0u8; 600];
-        assert_eq!(read_full(&mut r, &mut buf).unwrap(), 600);
-        assert_eq!(read_full(&mut r, &mut buf).unwrap(), 400);
-        assert_eq!(read_full(&mut r, &mut buf).unwrap(), 0);
     }
 }

@@ -6,13 +6,15 @@
 //! at once with a clear reason instead of being written under a filesystem's feet.
 
 mod blkdev;
-mod decompress;
 mod image;
 mod nvme;
 mod signatures;
 mod sysfs;
 mod verify;
 mod wipe;
+
+// Shared with the appliance, which hashes uploaded images exactly as this side will.
+use ironbay_wire::compression as decompress;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{SystemTime, UNIX_EPOCH};

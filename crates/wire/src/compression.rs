@@ -1,4 +1,6 @@
 //! Which compression an image stream uses (by its magic, never by the URL) and a decoder for it.
+//! Both ends use it: the agent decodes the images it writes, the appliance decodes uploads to
+//! record the SHA-256 the agent will verify (that of the decompressed image).
 
 use std::io::{self, Read};
 
@@ -47,9 +49,33 @@ pub fn decoder<'a, R: Read + 'a>(format: Format, r: R) -> io::Result<Box<dyn Rea
     })
 }
 
+/// Fills `buf` unless the stream ends first; returns how much it read.
+pub fn read_full<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_full_reads_across_short_reads() {
+        let data = vec![7u8; 1000];
+        let mut r = io::Read::chain(&data[..300], &data[300..]);
+        let mut buf = [0u8; 600];
+        assert_eq!(read_full(&mut r, &mut buf).unwrap(), 600);
+        assert_eq!(read_full(&mut r, &mut buf).unwrap(), 400);
+        assert_eq!(read_full(&mut r, &mut buf).unwrap(), 0);
+    }
 
     #[test]
     fn magic_decides_and_every_format_round_trips() {
