@@ -11,11 +11,8 @@ pub mod boot;
 pub mod boot_events;
 pub mod devices;
 pub mod enroll_tokens;
-<<<<<<< HEAD
-pub mod lifecycle;
-=======
 pub mod images;
->>>>>>> feat-images
+pub mod lifecycle;
 pub mod policies;
 pub mod psks;
 pub mod setup;

@@ -25,11 +25,7 @@ use crate::error::Error;
 #[openapi(
     info(title = "ironbay", description = "Bare-metal provisioning appliance: REST API"),
     modifiers(&SecuritySchemes),
-<<<<<<< HEAD
-    tags((name = "health"), (name = "auth"), (name = "users"), (name = "api-keys"), (name = "assets"), (name = "boot"), (name = "agents"), (name = "audit"), (name = "vnis"), (name = "devices"), (name = "policies"), (name = "psks"), (name = "webhooks"), (name = "workflows"))
-=======
-    tags((name = "health"), (name = "auth"), (name = "users"), (name = "api-keys"), (name = "assets"), (name = "boot"), (name = "agents"), (name = "audit"), (name = "vnis"), (name = "devices"), (name = "policies"), (name = "psks"), (name = "webhooks"), (name = "images"))
->>>>>>> feat-images
+    tags((name = "health"), (name = "auth"), (name = "users"), (name = "api-keys"), (name = "assets"), (name = "boot"), (name = "agents"), (name = "audit"), (name = "vnis"), (name = "devices"), (name = "policies"), (name = "psks"), (name = "webhooks"), (name = "images"), (name = "workflows"))
 )]
 struct ApiDoc;
 
