@@ -108,6 +108,7 @@ async fn start_agent(app: &Appliance, token: &str, inventory: Inventory, serve_w
         rescue_keys: Default::default(),
         history: Default::default(),
         busy: Arc::new(Mutex::new(None)),
+        dispatch: None,
     };
     let host_key = serve_with.unwrap_or(identity).key;
     let server = tokio::spawn(sshd::serve(listener, host_key, shared));

@@ -69,6 +69,7 @@ pub async fn run() -> Result<(), String> {
         rescue_keys: Default::default(),
         history: Default::default(),
         busy: Arc::new(Mutex::new(None)),
+        dispatch: None,
     };
     let ssh = tokio::spawn(sshd::serve(listener, identity.key, shared.clone()));
     say(format!("SSH on port {}", args.ssh_port));

@@ -73,6 +73,20 @@ pub fn resolve_disk(name: &str, known: &[Disk]) -> Result<Disk, Outcome> {
 /// Runs `command`. Reboot and poweroff are answered first and done by the caller afterwards
 /// (`after`), so the appliance sees their result before the connection drops.
 pub fn run(command: &Command, history: &History, emit: Emit<'_>) -> Outcome {
+    run_with(command, history, emit, &dispatch)
+}
+
+/// What a command does, given its emitter: `dispatch` on a machine; a stand-in in tests and
+/// benchmarks that must not touch the host's disks.
+pub type Dispatch = Arc<dyn Fn(&Command, Emit<'_>) -> Outcome + Send + Sync>;
+
+/// Runs `command` through `body`, recording destructive ones in `history` as they start and end.
+pub fn run_with(
+    command: &Command,
+    history: &History,
+    emit: Emit<'_>,
+    body: &(dyn Fn(&Command, Emit<'_>) -> Outcome + Send + Sync),
+) -> Outcome {
     let started = unix_ms();
     let slot = command.is_destructive().then(|| {
         history.start(json!({
@@ -82,10 +96,33 @@ pub fn run(command: &Command, history: &History, emit: Emit<'_>) -> Outcome {
             "status": "running",
         }))
     });
+    // The history is the runner's own: answered here whatever does the commands.
     let outcome = match command {
+        Command::History => Outcome::ok("history", json!([])), // answered by `run_with`
+        _ => body(command, emit),
+    };
+    if let Some(seq) = slot {
+        history.finish(
+            seq,
+            json!({
+                "status": "finished",
+                "finished_at_unix_ms": unix_ms(),
+                "result": outcome.result,
+                "code": outcome.code,
+                "message": outcome.message,
+                "details": outcome.details,
+            }),
+        );
+    }
+    outcome
+}
+
+/// The commands as a machine runs them.
+fn dispatch(command: &Command, emit: Emit<'_>) -> Outcome {
+    match command {
         Command::Inventory => Outcome::ok("inventory", json!(inventory::collect())),
         Command::Lsblk => Outcome::ok("lsblk", json!(current_disks())),
-        Command::History => Outcome::ok("history", json!(history.entries())),
+        Command::History => Outcome::ok("history", json!([])), // answered by `run_with`
         Command::Wipe { method, disks, .. } => {
             let known = current_disks();
             let targets: Result<Vec<Disk>, Outcome> = if disks.is_empty() {
@@ -156,21 +193,7 @@ pub fn run(command: &Command, history: &History, emit: Emit<'_>) -> Outcome {
         Command::RescueKey { .. } => {
             Outcome::error("rescue-key", "NOT_HERE", "rescue keys are given to the running agent over SSH", json!(null))
         }
-    };
-    if let Some(seq) = slot {
-        history.finish(
-            seq,
-            json!({
-                "status": "finished",
-                "finished_at_unix_ms": unix_ms(),
-                "result": outcome.result,
-                "code": outcome.code,
-                "message": outcome.message,
-                "details": outcome.details,
-            }),
-        );
     }
-    outcome
 }
 
 /// After the outcome of a reboot or poweroff was sent: do it.

@@ -30,6 +30,9 @@ pub struct Shared {
     pub history: History,
     /// The command running now (heartbeats report it).
     pub busy: Arc<Mutex<Option<String>>>,
+    /// What commands do; `None`: `exec::run` on this machine. Stand-ins (tests, benchmarks) give
+    /// their own, keeping the real SSH server and history.
+    pub dispatch: Option<exec::Dispatch>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -131,11 +134,15 @@ impl Conn {
             let (tx, mut rx) = mpsc::unbounded_channel::<Line>();
             let history = shared.history.clone();
             let cmd = command.clone();
+            let dispatch = shared.dispatch.clone();
             let work = tokio::task::spawn_blocking(move || {
                 let mut emit = |l: Line| {
                     let _ = tx.send(l);
                 };
-                exec::run(&cmd, &history, &mut emit)
+                match dispatch {
+                    Some(d) => exec::run_with(&cmd, &history, &mut emit, &*d),
+                    None => exec::run(&cmd, &history, &mut emit),
+                }
             });
             // The channel may close under us (the appliance died): the command still runs to its
             // end and lands in the history; only its lines are lost.
@@ -156,7 +163,7 @@ impl Conn {
             let ok = exec::succeeded(&outcome);
             send_line(&handle, channel, &Line::Outcome(outcome)).await;
             finish(&handle, channel, if ok { 0 } else { 1 }).await;
-            if ok && matches!(command, Command::Reboot | Command::Poweroff) {
+            if ok && shared.dispatch.is_none() && matches!(command, Command::Reboot | Command::Poweroff) {
                 // Let the result reach the appliance first.
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 exec::after(&command);
