@@ -4,6 +4,7 @@ pub mod agent;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod bmc;
 pub mod boot;
 pub mod config;
 pub mod dhcp;
