@@ -155,8 +155,8 @@ pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T
 /// Everything a BMC can be asked. Object-safe so Redfish can be added later.
 pub trait Bmc: Send + Sync {
     fn power_status<'a>(&'a self, t: &'a BmcTarget) -> BoxFuture<'a, Result<PowerState, BmcError>>;
-    /// Idempotent for `On` and `Off` (and `Soft` when already off): a BMC already in the asked
-    /// state is not sent the command.
+    /// Idempotent for `On`, `Off` and `Soft`: when the BMC refuses the command and its power is
+    /// already as asked, that is success. `Soft`, `Cycle` and `Reset` are never sent twice.
     fn power<'a>(&'a self, t: &'a BmcTarget, action: PowerAction) -> BoxFuture<'a, Result<(), BmcError>>;
     fn set_boot<'a>(&'a self, t: &'a BmcTarget, boot: BootOverride) -> BoxFuture<'a, Result<(), BmcError>>;
 }

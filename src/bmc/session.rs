@@ -107,25 +107,28 @@ impl Session {
                 Ok(Done::Ok)
             }
             Op::Power(action) => {
-                let wanted = match action {
+                if attempt.abandoned.load(Ordering::SeqCst) {
+                    return Err(BmcError::Unreachable { address: self.address.clone(), detail: "abandoned".into() });
+                }
+                let target = match action {
                     PowerAction::On => Some(PowerState::On),
                     PowerAction::Off | PowerAction::Soft => Some(PowerState::Off),
                     PowerAction::Cycle | PowerAction::Reset => None,
                 };
-                // Already there: nothing to do (some BMCs answer 0xD5 to "off" when off).
-                if let Some(wanted) = wanted
-                    && self.exchange("Get Chassis Status", GetChassisStatus)? == wanted
-                {
-                    return Ok(Done::Ok);
-                }
-                if attempt.abandoned.load(Ordering::SeqCst) {
-                    return Err(BmcError::Unreachable { address: self.address.clone(), detail: "abandoned".into() });
-                }
-                if wanted.is_none() || action == PowerAction::Soft {
+                if matches!(action, PowerAction::Soft | PowerAction::Cycle | PowerAction::Reset) {
                     attempt.control_sent.store(true, Ordering::SeqCst);
                 }
-                self.exchange(&format!("Chassis Control ({})", action.as_str()), ChassisControl(action))?;
-                Ok(Done::Ok)
+                let what = format!("Chassis Control ({})", action.as_str());
+                match self.exchange(&what, ChassisControl(action)) {
+                    Ok(()) => Ok(Done::Ok),
+                    // Most BMCs take "on" when on and "off" when off; some refuse (0xD5 "not in
+                    // present state", 0xCC): asking first would cost every call a round trip.
+                    Err(e @ BmcError::Command { .. }) => match target {
+                        Some(t) if self.exchange("Get Chassis Status", GetChassisStatus)? == t => Ok(Done::Ok),
+                        _ => Err(e),
+                    },
+                    Err(e) => Err(e),
+                }
             }
         }
     }

@@ -6,7 +6,9 @@
 //!
 //! What the chassis script does with each IPMI chassis request (its interface is ipmi_sim's
 //! `chassis_control`: `<script> get power|boot` / `<script> set <param> <value>`):
-//! - power 1 / 0: start the machine unless running / kill it (SIGTERM, by PID);
+//! - power 1 / 0: start the machine unless running / kill it (SIGTERM, by PID); a `strict` BMC
+//!   (`set_strict`) refuses both when the power is already so, as some real BMCs do (ipmi_sim
+//!   then answers completion code 0xFF);
 //! - reset 1 (hard reset): kill and start it again (a new PID);
 //! - shutdown 1 (ACPI soft off): the machine "obeys" at once: SIGTERM, power off;
 //! - boot <dev>: store the device; ipmi_sim maps boot flag devices PXE → `pxe` and
@@ -35,6 +37,7 @@ D=$(dirname "$0")
 op=$1; shift
 echo "$op $*" >> "$D/log"
 running() { [ -f "$D/pid" ] && kill -0 "$(cat "$D/pid")" 2>/dev/null; }
+already() { if [ "$1" = 1 ]; then running; else ! running; fi; }
 start() {
   running && return 0
   IRONBAY_SIM_BOOT=$(cat "$D/boot" 2>/dev/null || echo default) \
@@ -63,7 +66,10 @@ set)
   while [ $# -gt 0 ]; do
     p=$1; v=$2; shift 2
     case $p in
-      power) if [ "$v" = 1 ]; then start; else stop; fi ;;
+      power)
+        # A strict BMC refuses to power on when on and off when off.
+        if [ -f "$D/strict" ] && already "$v"; then echo "power is already $v"; exit 1; fi
+        if [ "$v" = 1 ]; then start; else stop; fi ;;
       reset) running && { stop; start; } ;;
       shutdown) stop ;;
       boot) echo "$v" > "$D/boot" ;;
@@ -194,6 +200,16 @@ impl SimBmc {
 
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Makes the BMC refuse "power on" when on and "power off" when off.
+    pub fn set_strict(&self, strict: bool) {
+        let flag = self.dir.path().join("strict");
+        if strict {
+            std::fs::write(flag, "").expect("strict flag");
+        } else {
+            let _ = std::fs::remove_file(flag);
+        }
     }
 
     /// The BMC goes away (its machine keeps its power state); calls now fail as unreachable.
