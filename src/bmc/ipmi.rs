@@ -25,7 +25,9 @@ impl IpmiDriver {
 
     async fn call(&self, target: &BmcTarget, op: Op) -> Result<Done, BmcError> {
         if target.kind != BmcKind::Ipmi {
-            return Err(BmcError::Unsupported { what: format!("a {} BMC through the IPMI driver", target.kind.as_str()) });
+            return Err(BmcError::Unsupported {
+                what: format!("a {} BMC through the IPMI driver", target.kind.as_str()),
+            });
         }
         if target.cipher_suite != 3 {
             return Err(BmcError::Unsupported {

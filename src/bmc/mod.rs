@@ -241,10 +241,7 @@ mod tests {
         );
         assert!(unreachable.retryable() && protocol.retryable() && busy.retryable());
         assert!(!auth.retryable() && !unsupported.retryable() && !invalid.retryable());
-        assert_eq!(
-            invalid.to_string(),
-            "Chassis Control failed: completion code 0xCC (invalid data field in request)"
-        );
+        assert_eq!(invalid.to_string(), "Chassis Control failed: completion code 0xCC (invalid data field in request)");
     }
 
     #[tokio::test]

@@ -16,9 +16,9 @@ use std::time::Duration;
 
 use ipmi_rs::connection::{IpmiCommand, IpmiConnection, LogicalUnit, Message, Request, RequestTargetAddress};
 use ipmi_rs::rmcp::{
-    ActivationError, ParseSessionResponseError, RakpMessage2ErrorStatusCode,
-    RakpMessage2ParseError, RakpMessage4ErrorStatusCode, RakpMessage4ParseError, Rmcp, RmcpIpmiError,
-    RmcpIpmiReceiveError, RmcpIpmiSendError, V2_0ActivationError, V2_0WriteError,
+    ActivationError, ParseSessionResponseError, RakpMessage2ErrorStatusCode, RakpMessage2ParseError,
+    RakpMessage4ErrorStatusCode, RakpMessage4ParseError, Rmcp, RmcpIpmiError, RmcpIpmiReceiveError, RmcpIpmiSendError,
+    V2_0ActivationError, V2_0WriteError,
 };
 
 use super::chassis::{ChassisControl, CloseSession, GetChassisStatus, SetBootFlags, SetSessionPrivilegeAdministrator};
@@ -224,11 +224,9 @@ fn activation_error(address: &str, timeout: Duration, e: ActivationError) -> Bmc
                         BmcError::Protocol(format!("{address} has no free session slot (RMCP+ status {code})"))
                     }
                     "InvalidRole" => auth(&format!("Administrator role refused (RMCP+ status {code})")),
-                    _ if code.contains("Algorithm") || code.starts_with("NoMatching") => {
-                        BmcError::Unsupported {
-                            what: format!("cipher suite 3 on {address} (open session refused: {code})"),
-                        }
-                    }
+                    _ if code.contains("Algorithm") || code.starts_with("NoMatching") => BmcError::Unsupported {
+                        what: format!("cipher suite 3 on {address} (open session refused: {code})"),
+                    },
                     _ => BmcError::Protocol(format!("{address} refused to open a session (status {code})")),
                 }
             }
@@ -377,7 +375,10 @@ mod tests {
 
     #[test]
     fn an_ipmi15_session_or_a_missing_id_is_reported() {
-        assert_eq!(scan(&["Rmcp { active_state: Some(V1_5(State { x: 1 })) }"]).0, SessionDebug { id: None, ipmi15: true });
+        assert_eq!(
+            scan(&["Rmcp { active_state: Some(V1_5(State { x: 1 })) }"]).0,
+            SessionDebug { id: None, ipmi15: true }
+        );
         assert_eq!(scan(&["Rmcp { active_state: None }"]).0, SessionDebug::default());
     }
 
@@ -413,17 +414,9 @@ mod tests {
         let unknown_user =
             activation_error("b:623", t, ActivationError::V2_0(V2_0ActivationError::RakpMessage2Parse(parsed)));
         assert_eq!(unknown_user.code(), "BMC_AUTH_FAILED");
-        let full = activation_error(
-            "b:623",
-            t,
-            open_session_refused(0x01),
-        );
+        let full = activation_error("b:623", t, open_session_refused(0x01));
         assert!(full.retryable() && full.to_string().contains("no free session slot"), "{full}");
-        let suite = activation_error(
-            "b:623",
-            t,
-            open_session_refused(0x11),
-        );
+        let suite = activation_error("b:623", t, open_session_refused(0x11));
         assert_eq!(suite.code(), "BMC_UNSUPPORTED");
         let not_ipmi = activation_error("b:623", t, ActivationError::IpmiNotSupported);
         assert_eq!(not_ipmi.code(), "BMC_UNSUPPORTED");
