@@ -11,22 +11,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-50}"
 ROUNDS="${2:-5}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ironbay/target}"
-cargo build --release --locked --bin ironbay >&2
-BIN="$CARGO_TARGET_DIR/release/ironbay"
+source bench/lib.sh
 
 ID=$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \n' | cut -c1-5)
 NS="ib${ID}s"
-WORK=$(mktemp -d /tmp/ironbay-bench.XXXXXX)
 PASSWORD=bench-bmc-pass
-cleanup() {
-  if ip netns list | awk '{print $1}' | grep -qx "$NS"; then
-    for p in $(ip netns pids "$NS" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
-    ip netns del "$NS" 2>/dev/null || true
-  fi
-  rm -rf "$WORK"
+# Everything in the namespace (the BMCs and the machines they powered) goes with it.
+cleanup_ns() {
+  ip netns list | awk '{print $1}' | grep -qx "$NS" || return 0
+  for p in $(ip netns pids "$NS" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
+  ip netns del "$NS" 2>/dev/null || true
 }
-trap cleanup EXIT
+trap 'cleanup_ns; cleanup' EXIT
 
 ip netns add "$NS"
 ip -n "$NS" link set lo up
@@ -38,7 +34,9 @@ ip -n "$NS" link set ibbr0 up
 cat >"$WORK/chassis.sh" <<'EOF'
 #!/bin/sh
 D=$1; op=$2; shift 2
-running() { [ -f "$D/pid" ] && kill -0 "$(cat "$D/pid")" 2>/dev/null; }
+# Alive and not a zombie (a killed machine is reaped by whoever inherited it, maybe late).
+alive() { read -r st 2>/dev/null <"/proc/$1/stat" || return 1; st=${st##*) }; [ "${st%% *}" != Z ]; }
+running() { [ -f "$D/pid" ] && alive "$(cat "$D/pid")"; }
 case $op in
 get) for p in "$@"; do case $p in
        power) running && echo "power:1" || echo "power:0" ;;

@@ -8,11 +8,12 @@ mod bmc_sim;
 #[path = "support/lab.rs"]
 mod lab;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bmc_sim::{SimBmc, runtime_in};
 use ironbay::bmc::{
-    BmcError, BmcKind, BmcSettings, BmcTarget, BootDevice, BootOverride, PowerAction, PowerState, driver,
+    Bmc, BmcError, BmcKind, BmcSettings, BmcTarget, BootDevice, BootOverride, PowerAction, PowerState, driver,
 };
 use ironbay::secret::Secret;
 use lab::Lab;
@@ -30,6 +31,23 @@ fn target(bmc: &SimBmc) -> BmcTarget {
     }
 }
 
+/// A lab with one simulated BMC, a runtime inside the lab and the IPMI driver.
+struct Rig {
+    // Field order is drop order: the BMC goes before its lab.
+    sim: SimBmc,
+    rt: tokio::runtime::Runtime,
+    bmc: Arc<dyn Bmc>,
+    lab: Lab,
+}
+
+impl Rig {
+    fn new(address: &str, settings: BmcSettings) -> Rig {
+        let lab = Lab::new();
+        let sim = SimBmc::dummy(&lab, address, PASSWORD);
+        Rig { rt: runtime_in(&lab.server_ns), bmc: driver(BmcKind::Ipmi, settings), sim, lab }
+    }
+}
+
 /// Polls `check` every 20 ms for up to `secs`.
 fn eventually(what: &str, secs: u64, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -41,11 +59,8 @@ fn eventually(what: &str, secs: u64, mut check: impl FnMut() -> bool) {
 
 #[test]
 fn power_actions_drive_the_machine() {
-    let lab = Lab::new();
-    let sim = SimBmc::dummy(&lab, "10.213.0.11", PASSWORD);
+    let Rig { sim, rt, bmc, lab } = Rig::new("10.213.0.11", BmcSettings::default());
     let t = target(&sim);
-    let rt = runtime_in(&lab.server_ns);
-    let bmc = driver(BmcKind::Ipmi, BmcSettings::default());
     let status = || rt.block_on(bmc.power_status(&t)).expect("status");
     let power = |a| rt.block_on(bmc.power(&t, a)).unwrap_or_else(|e| panic!("{a:?}: {e}"));
 
@@ -102,11 +117,8 @@ fn power_actions_drive_the_machine() {
 
 #[test]
 fn boot_devices_reach_the_chassis() {
-    let lab = Lab::new();
-    let sim = SimBmc::dummy(&lab, "10.213.0.12", PASSWORD);
+    let Rig { sim, rt, bmc, lab: _lab } = Rig::new("10.213.0.12", BmcSettings::default());
     let t = target(&sim);
-    let rt = runtime_in(&lab.server_ns);
-    let bmc = driver(BmcKind::Ipmi, BmcSettings::default());
     let set = |device, efi, persistent| {
         rt.block_on(bmc.set_boot(&t, BootOverride { device, efi, persistent })).expect("set_boot");
     };
@@ -125,10 +137,7 @@ fn boot_devices_reach_the_chassis() {
 
 #[test]
 fn a_wrong_password_is_auth_failed_at_once() {
-    let lab = Lab::new();
-    let sim = SimBmc::dummy(&lab, "10.213.0.13", PASSWORD);
-    let rt = runtime_in(&lab.server_ns);
-    let bmc = driver(BmcKind::Ipmi, BmcSettings::default());
+    let Rig { sim, rt, bmc, lab: _lab } = Rig::new("10.213.0.13", BmcSettings::default());
     let wrong = BmcTarget { password: Secret::new("not-the-password".into()), ..target(&sim) };
     let started = Instant::now();
     let e = rt.block_on(bmc.power(&wrong, PowerAction::On)).expect_err("wrong password");
@@ -145,11 +154,8 @@ fn a_wrong_password_is_auth_failed_at_once() {
 
 #[test]
 fn an_absent_bmc_is_unreachable_within_the_retries() {
-    let lab = Lab::new();
-    let mut sim = SimBmc::dummy(&lab, "10.213.0.14", PASSWORD);
-    let rt = runtime_in(&lab.server_ns);
     let settings = BmcSettings { timeout: Duration::from_millis(300), retries: 2 };
-    let bmc = driver(BmcKind::Ipmi, settings);
+    let Rig { mut sim, rt, bmc, lab: _lab } = Rig::new("10.213.0.14", settings);
     // Bound: timeout × (retries + 1), plus the backoffs (50 + 100 ms) and slack.
     let bound = settings.timeout * (settings.retries + 1) + Duration::from_millis(150 + 500);
 
@@ -173,11 +179,8 @@ fn an_absent_bmc_is_unreachable_within_the_retries() {
 
 #[test]
 fn twenty_concurrent_calls_on_one_bmc_succeed_and_close_their_sessions() {
-    let lab = Lab::new();
-    let sim = SimBmc::dummy(&lab, "10.213.0.15", PASSWORD);
+    let Rig { sim, rt, bmc, lab } = Rig::new("10.213.0.15", BmcSettings::default());
     let t = target(&sim);
-    let rt = runtime_in(&lab.server_ns);
-    let bmc = driver(BmcKind::Ipmi, BmcSettings::default());
     rt.block_on(bmc.power(&t, PowerAction::On)).expect("on");
     let results = rt.block_on(async {
         let calls: Vec<_> = (0..20)

@@ -7,6 +7,19 @@ use ipmi_rs::connection::{IpmiCommand, Message, NetFn, NotEnoughData};
 
 use super::{BootDevice, BootOverride, PowerAction, PowerState};
 
+/// An `IpmiCommand` whose success answer carries nothing we use.
+macro_rules! answers_nothing {
+    ($command:ty) => {
+        impl IpmiCommand for $command {
+            type Output = ();
+            type Error = NotEnoughData;
+            fn parse_success_response(_: &[u8]) -> Result<(), NotEnoughData> {
+                Ok(())
+            }
+        }
+    };
+}
+
 /// Set Session Privilege Level (App 0x3B): ipmi-rs opens sessions at User level, and chassis
 /// control needs Administrator.
 #[derive(Debug, Clone, Copy)]
@@ -18,13 +31,7 @@ impl From<SetSessionPrivilegeAdministrator> for Message {
     }
 }
 
-impl IpmiCommand for SetSessionPrivilegeAdministrator {
-    type Output = ();
-    type Error = NotEnoughData;
-    fn parse_success_response(_: &[u8]) -> Result<(), NotEnoughData> {
-        Ok(())
-    }
-}
+answers_nothing!(SetSessionPrivilegeAdministrator);
 
 /// Close Session (App 0x3C) by the BMC's session ID (ipmi_sim accepts no session handle).
 #[derive(Debug, Clone, Copy)]
@@ -36,13 +43,7 @@ impl From<CloseSession> for Message {
     }
 }
 
-impl IpmiCommand for CloseSession {
-    type Output = ();
-    type Error = NotEnoughData;
-    fn parse_success_response(_: &[u8]) -> Result<(), NotEnoughData> {
-        Ok(())
-    }
-}
+answers_nothing!(CloseSession);
 
 /// Get Chassis Status (Chassis 0x01): bit 0 of the first data byte is "power is on".
 #[derive(Debug, Clone, Copy)]
@@ -90,13 +91,7 @@ impl From<ChassisControl> for Message {
     }
 }
 
-impl IpmiCommand for ChassisControl {
-    type Output = ();
-    type Error = NotEnoughData;
-    fn parse_success_response(_: &[u8]) -> Result<(), NotEnoughData> {
-        Ok(())
-    }
-}
+answers_nothing!(ChassisControl);
 
 /// Set System Boot Options (Chassis 0x08), parameter 5 "boot flags". ipmi_sim needs neither the
 /// set-in-progress parameter (0, which it refuses) nor the valid-bit clearing one (3, ignored).
@@ -129,13 +124,7 @@ impl From<SetBootFlags> for Message {
     }
 }
 
-impl IpmiCommand for SetBootFlags {
-    type Output = ();
-    type Error = NotEnoughData;
-    fn parse_success_response(_: &[u8]) -> Result<(), NotEnoughData> {
-        Ok(())
-    }
-}
+answers_nothing!(SetBootFlags);
 
 /// The name the spec gives a completion code (§5.2), for error messages.
 pub fn completion_code_meaning(cc: u8) -> &'static str {

@@ -36,7 +36,9 @@ const CHASSIS: &str = r#"#!/bin/sh
 D=$(dirname "$0")
 op=$1; shift
 echo "$op $*" >> "$D/log"
-running() { [ -f "$D/pid" ] && kill -0 "$(cat "$D/pid")" 2>/dev/null; }
+# Alive and not a zombie (a killed machine is reaped by whoever inherited it, maybe late).
+alive() { read -r st 2>/dev/null <"/proc/$1/stat" || return 1; st=${st##*) }; [ "${st%% *}" != Z ]; }
+running() { [ -f "$D/pid" ] && alive "$(cat "$D/pid")"; }
 already() { if [ "$1" = 1 ]; then running; else ! running; fi; }
 start() {
   running && return 0
@@ -48,7 +50,7 @@ stop() {
   if running; then
     pid=$(cat "$D/pid"); kill "$pid"
     # Power is off once the process is gone (bounded: SIGKILL after 5 s).
-    i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
+    i=0; while alive "$pid" && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
     kill -9 "$pid" 2>/dev/null
   fi
   rm -f "$D/pid"
