@@ -35,6 +35,8 @@ PACKAGES=(
     linux-image-amd64
     openipmi
     ipmitool
+    # FreeIPMI's ipmipower: the peer of bench/bmc_power.sh.
+    freeipmi-tools
     # nftables: the TFTP packet-loss test drops datagrams on arrival.
     nftables
     # The agent's disk tests (crates/agent/tests/disk.rs): loop devices and the tools that put

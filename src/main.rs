@@ -1,4 +1,5 @@
-//! The `ironbay` command: `serve` runs the appliance, `config check` validates a config file.
+//! The `ironbay` command: `serve` runs the appliance, `config check` validates a config file,
+//! `bmc` drives BMCs directly.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +31,8 @@ enum Command {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// Power and boot device of BMCs (IPMI), several at once; password in IRONBAY_BMC_PASSWORD.
+    Bmc(ironbay::bmc::cli::BmcArgs),
     /// Configuration tools.
     Config {
         #[command(subcommand)]
@@ -49,6 +52,7 @@ enum ConfigCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Bmc(args) => ironbay::bmc::cli::run(args),
         Command::Config { command: ConfigCommand::Check { file } } => {
             let path = file.or(cli.config).unwrap_or_else(|| PathBuf::from("ironbay.toml"));
             match config::check_file(&path) {
