@@ -17,7 +17,6 @@ use utoipa::ToSchema;
 
 use super::assets::asset_not_found;
 use super::lifecycle;
-use crate::model::lifecycle::LifecycleEvent;
 use super::{AppState, Page, PageRequest};
 use crate::agent::diff;
 use crate::agent::ssh::{self, Target};
@@ -25,6 +24,7 @@ use crate::audit::{self, Event};
 use crate::auth::Actor;
 use crate::boot::token::BootClaims;
 use crate::error::{Error, Result};
+use crate::model::lifecycle::LifecycleEvent;
 use crate::model::{AssetState, IdKind, Scope, ids, new_id, now_rfc3339, to_rfc3339};
 use crate::pki::DeviceKey;
 use crate::policy::input::{Action, GuardSubject};

@@ -45,7 +45,8 @@ impl AppState {
         let (mut choice, mut reason) = script::choose(&asset);
         // A provision that has written its image boots the disk from now on, never the agent
         // (which would be a loop back into the provision).
-        if asset.state == crate::model::AssetState::Provisioning && self.store.workflow_image_written(&asset.id).await? {
+        if asset.state == crate::model::AssetState::Provisioning && self.store.workflow_image_written(&asset.id).await?
+        {
             choice = Choice::Exit;
             reason = format!("asset {} has its image written: boot from disk", asset.id);
         }

@@ -252,7 +252,10 @@ impl AppState {
         if let Some(cluster) = self.store.asset_cluster(&asset.id).await? {
             return Err(Error::conflict(
                 "ASSET_IN_CLUSTER",
-                format!("asset {} is a member of cluster {cluster}: remove it from the cluster before {what}", asset.id),
+                format!(
+                    "asset {} is a member of cluster {cluster}: remove it from the cluster before {what}",
+                    asset.id
+                ),
                 Some(json!({"cluster_id": cluster})),
             ));
         }
@@ -297,11 +300,10 @@ impl AppState {
                 })
             }
             (Some(url), None) => {
-                let sha256 = parse_sha256(
-                    req.sha256
-                        .as_deref()
-                        .ok_or_else(|| Error::invalid_field("image.sha256", "`image.sha256` is required with a URL"))?,
-                )?;
+                let sha256 =
+                    parse_sha256(req.sha256.as_deref().ok_or_else(|| {
+                        Error::invalid_field("image.sha256", "`image.sha256` is required with a URL")
+                    })?)?;
                 let url = url.trim().to_string();
                 if !url.starts_with("http://")
                     || url.len() > 2048
@@ -402,11 +404,7 @@ impl AppState {
             })
             .collect();
         Store::workflow_insert(&mut tx, &row, &step_rows).await.map_err(|e| {
-            if crate::store::is_unique_violation(&e, "workflows") {
-                Self::busy(&asset, None)
-            } else {
-                e.into()
-            }
+            if crate::store::is_unique_violation(&e, "workflows") { Self::busy(&asset, None) } else { e.into() }
         })?;
         let event = match kind {
             WorkflowKind::Wipe => LifecycleEvent::WipeStarted,
@@ -443,7 +441,12 @@ impl AppState {
         Ok((w, steps))
     }
 
-    pub async fn workflow_list(&self, actor: &Actor, q: WorkflowQuery, page: PageRequest) -> Result<Page<WorkflowView>> {
+    pub async fn workflow_list(
+        &self,
+        actor: &Actor,
+        q: WorkflowQuery,
+        page: PageRequest,
+    ) -> Result<Page<WorkflowView>> {
         actor.require(Scope::WorkflowsRead)?;
         if let Some(s) = &q.state {
             s.parse::<WorkflowState>().map_err(|e| Error::bad_request("INVALID_QUERY", format!("state: {e}")))?;
@@ -606,7 +609,10 @@ impl AppState {
         actor.require(Scope::AssetsWrite)?;
         let asset = self.asset_for_work(asset_id).await?;
         let action: PowerAction = req.action.trim().parse().map_err(|_| {
-            Error::invalid_field("action", format!("`{}` is not a power action (on, off, soft, cycle, reset)", req.action))
+            Error::invalid_field(
+                "action",
+                format!("`{}` is not a power action (on, off, soft, cycle, reset)", req.action),
+            )
         })?;
         self.guard(actor, Action::Power, GuardSubject::Asset(policy_subject(&asset))).await?;
         let mut conn = self.store.pool().acquire().await?;
@@ -632,8 +638,15 @@ impl AppState {
         done.map_err(bmc_error)?;
         let latency_ms = t0.elapsed().as_millis() as u64;
         // Soft and cycle take their time; the state read now is what the BMC says now.
-        let power = tokio::time::timeout(Duration::from_secs(5), driver.power_status(&target)).await.ok().and_then(|r| r.ok());
-        Ok(PowerView { asset_id: asset.id, action: Some(action.as_str().into()), power, bmc: target.address, latency_ms })
+        let power =
+            tokio::time::timeout(Duration::from_secs(5), driver.power_status(&target)).await.ok().and_then(|r| r.ok());
+        Ok(PowerView {
+            asset_id: asset.id,
+            action: Some(action.as_str().into()),
+            power,
+            bmc: target.address,
+            latency_ms,
+        })
     }
 }
 

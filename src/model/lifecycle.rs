@@ -112,6 +112,9 @@ mod tests {
 
     #[test]
     fn a_refusal_reads_as_a_sentence() {
-        assert_eq!(next(Wiping, ProvisionStarted).unwrap_err().to_string(), "an asset that is wiping cannot be provisioned");
+        assert_eq!(
+            next(Wiping, ProvisionStarted).unwrap_err().to_string(),
+            "an asset that is wiping cannot be provisioned"
+        );
     }
 }

@@ -62,13 +62,16 @@ pub struct StepEnd<'a> {
 
 const WF_COLUMNS: &str = "id, asset_id, kind, state, params, current_step, from_state, created_by, error, \
     certificate, cancel_requested, next_run_at, created_at, updated_at, finished_at";
-const STEP_COLUMNS: &str =
-    "workflow_id, idx, kind, step, status, attempts, started_at, finished_at, log, result, error, lease_owner, lease_until";
+const STEP_COLUMNS: &str = "workflow_id, idx, kind, step, status, attempts, started_at, finished_at, log, result, error, lease_owner, lease_until";
 
 impl Store {
     /// Inserts a workflow and its steps. A second active workflow for the asset fails on the
     /// `workflows_one_active` index (`is_unique_violation(e, "workflows")`).
-    pub async fn workflow_insert(conn: &mut AnyConnection, w: &WorkflowRow, steps: &[StepRow]) -> Result<(), sqlx::Error> {
+    pub async fn workflow_insert(
+        conn: &mut AnyConnection,
+        w: &WorkflowRow,
+        steps: &[StepRow],
+    ) -> Result<(), sqlx::Error> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO workflows ({WF_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
         )))
@@ -131,7 +134,10 @@ impl Store {
         .await
     }
 
-    pub async fn workflow_active_for(conn: &mut AnyConnection, asset_id: &str) -> Result<Option<WorkflowRow>, sqlx::Error> {
+    pub async fn workflow_active_for(
+        conn: &mut AnyConnection,
+        asset_id: &str,
+    ) -> Result<Option<WorkflowRow>, sqlx::Error> {
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {WF_COLUMNS} FROM workflows WHERE asset_id = $1 AND state IN ('pending', 'running')"
         )))
@@ -310,7 +316,11 @@ impl Store {
     }
 
     pub async fn workflow_set_certificate(conn: &mut AnyConnection, id: &str, cert: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE workflows SET certificate = $2 WHERE id = $1").bind(id).bind(cert).execute(&mut *conn).await?;
+        sqlx::query("UPDATE workflows SET certificate = $2 WHERE id = $1")
+            .bind(id)
+            .bind(cert)
+            .execute(&mut *conn)
+            .await?;
         Ok(())
     }
 

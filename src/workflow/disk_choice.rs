@@ -90,9 +90,10 @@ pub fn choose(disks: &[Disk], hint: &DiskHint, image_size: Option<u64>) -> Resul
                 ),
             ));
         }
-        DiskHint::Serial(s) => {
-            (format!("serial `{s}`"), disks.iter().filter(|d| d.serial.as_deref().is_some_and(|x| same(x, s))).collect())
-        }
+        DiskHint::Serial(s) => (
+            format!("serial `{s}`"),
+            disks.iter().filter(|d| d.serial.as_deref().is_some_and(|x| same(x, s))).collect(),
+        ),
         DiskHint::Wwn(w) => {
             (format!("WWN `{w}`"), disks.iter().filter(|d| d.wwn.as_deref().is_some_and(|x| same(x, w))).collect())
         }

@@ -250,14 +250,28 @@ impl Holder<'_> {
                     return Ok(());
                 }
                 let due = now_ms() + after.as_millis() as i64;
-                Store::workflow_advance(&mut tx, &self.wf.id, self.idx, WorkflowState::Running.as_str(), due, None, &now)
-                    .await?;
+                Store::workflow_advance(
+                    &mut tx,
+                    &self.wf.id,
+                    self.idx,
+                    WorkflowState::Running.as_str(),
+                    due,
+                    None,
+                    &now,
+                )
+                .await?;
             }
             StepOutcome::Fail(f) => {
                 let error = serde_json::to_string(&f).unwrap_or_default();
                 if f.retryable && self.attempts <= i64::from(self.app.config.workflows.step_retries) {
                     let wait = backoff(self.attempts);
-                    self.log.note(format!("attempt {} failed ({}: {}); retrying in {} s", self.attempts, f.code, f.message, wait.as_secs()));
+                    self.log.note(format!(
+                        "attempt {} failed ({}: {}); retrying in {} s",
+                        self.attempts,
+                        f.code,
+                        f.message,
+                        wait.as_secs()
+                    ));
                     let end = StepEnd {
                         status: StepStatus::Pending.as_str(),
                         result: None,
@@ -269,8 +283,16 @@ impl Holder<'_> {
                         return Ok(());
                     }
                     let due = now_ms() + wait.as_millis() as i64;
-                    Store::workflow_advance(&mut tx, &self.wf.id, self.idx, WorkflowState::Running.as_str(), due, None, &now)
-                        .await?;
+                    Store::workflow_advance(
+                        &mut tx,
+                        &self.wf.id,
+                        self.idx,
+                        WorkflowState::Running.as_str(),
+                        due,
+                        None,
+                        &now,
+                    )
+                    .await?;
                 } else {
                     self.log.note(format!("failed: {}: {}", f.code, f.message));
                     let end = StepEnd {
@@ -314,16 +336,31 @@ impl Holder<'_> {
     async fn fail(&self, tx: &mut sqlx::AnyConnection, f: &Failure, now: &str) -> Result<(), crate::error::Error> {
         let error = json!({"code": f.code, "message": f.message, "step": self.idx, "type": self.step.kind(), "details": f.details});
         Store::steps_close_rest(tx, &self.wf.id, self.idx + 1, StepStatus::Cancelled.as_str()).await?;
-        Store::workflow_advance(tx, &self.wf.id, self.idx, WorkflowState::Failed.as_str(), 0, Some(&error.to_string()), now)
-            .await?;
+        Store::workflow_advance(
+            tx,
+            &self.wf.id,
+            self.idx,
+            WorkflowState::Failed.as_str(),
+            0,
+            Some(&error.to_string()),
+            now,
+        )
+        .await?;
         audit::append(tx, &Actor::system(), self.step_event("failed", json!({"code": f.code, "message": f.message})))
             .await?;
         if let Some(asset) = Store::asset_get_in(tx, &self.wf.asset_id).await?
             && matches!(asset.state, AssetState::Wiping | AssetState::Provisioning)
         {
             let why = format!("workflow {} failed at {}: {}", self.wf.id, self.step.kind(), f.message);
-            lifecycle::transition(tx, &Actor::system(), &asset, LifecycleEvent::WorkflowFailed, &why, Some(&self.wf.id))
-                .await?;
+            lifecycle::transition(
+                tx,
+                &Actor::system(),
+                &asset,
+                LifecycleEvent::WorkflowFailed,
+                &why,
+                Some(&self.wf.id),
+            )
+            .await?;
         }
         audit::append(
             tx,

@@ -310,7 +310,11 @@ fn image_of(ctx: &Ctx<'_>) -> Option<ImageSource> {
 async fn inventory(ctx: &Ctx<'_>) -> Result<StepOutcome, Failure> {
     let agent = live_agent(ctx).await?;
     let disks = current_disks(ctx, &agent).await?;
-    ctx.log.note(format!("{} disks: {}", disks.len(), disks.iter().map(|d| d.path.as_str()).collect::<Vec<_>>().join(", ")));
+    ctx.log.note(format!(
+        "{} disks: {}",
+        disks.len(),
+        disks.iter().map(|d| d.path.as_str()).collect::<Vec<_>>().join(", ")
+    ));
     if ctx.kind != WorkflowKind::Provision {
         return Ok(StepOutcome::Done(json!({"disks": disks})));
     }
@@ -337,9 +341,7 @@ async fn runs_of(ctx: &Ctx<'_>, agent: &AgentRow) -> Result<Vec<Value>, Failure>
     let prefix = ctx.run_prefix();
     Ok(o.details
         .as_array()
-        .map(|a| {
-            a.iter().filter(|e| e["run"].as_str().is_some_and(|r| r.starts_with(&prefix))).cloned().collect()
-        })
+        .map(|a| a.iter().filter(|e| e["run"].as_str().is_some_and(|r| r.starts_with(&prefix))).cloned().collect())
         .unwrap_or_default())
 }
 
@@ -356,6 +358,9 @@ fn outcome_of(entry: &Value) -> Outcome {
 async fn destructive(ctx: &Ctx<'_>, step: &Step) -> Result<StepOutcome, Failure> {
     let agent = live_agent(ctx).await?;
     let runs = runs_of(ctx, &agent).await?;
+    if !runs.is_empty() || ctx.seen != StepStatus::Pending {
+        ctx.log.note(format!("the agent's history holds {} run(s) of this step", runs.len()));
+    }
     let last = runs.last();
     if let Some(done) = runs.iter().find(|e| e["status"] == "finished" && e["result"] == "ok") {
         ctx.log.note(format!("the agent already finished run {} of this step: not running it again", done["run"]));
@@ -505,7 +510,9 @@ async fn set_boot_disk(ctx: &Ctx<'_>) -> Result<StepOutcome, Failure> {
         ));
     };
     let efi = asset.specs.get("firmware").and_then(Value::as_str) == Some("uefi");
-    ctx.bmc_driver(&target).set_boot(&target, BootOverride { device: BootDevice::Disk, efi, persistent: false }).await?;
+    ctx.bmc_driver(&target)
+        .set_boot(&target, BootOverride { device: BootDevice::Disk, efi, persistent: false })
+        .await?;
     Ok(StepOutcome::Done(json!({"bmc": target.address, "boot": "disk", "efi": efi})))
 }
 
