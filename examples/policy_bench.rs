@@ -76,6 +76,10 @@ async fn app(dir: &Path) -> anyhow::Result<AppState> {
         policies: Default::default(),
         boot: ironbay::boot::BootShared::start(&store, &keys, &config.boot),
         agent_key: std::sync::Arc::new(ironbay::agent::key::ApplianceKey::derive(&keys)),
+        certificate_key: std::sync::Arc::new(ironbay::workflow::certificate::CertificateKey::new(
+            keys.token_signing_key(),
+        )),
+        workflow_wake: Default::default(),
         store,
         keys,
         config,

@@ -43,6 +43,7 @@ enum Id {
     Psk,
     Webhook,
     Image,
+    Workflow,
 }
 
 struct Op {
@@ -133,6 +134,17 @@ const OPS: &[Op] = &[
     op("GET", "/api/v1/webhooks/{id}/deliveries", Access::Scope("webhooks:read"), Id::Webhook, false),
     op("POST", "/api/v1/webhooks/{id}/test", Access::Scope("webhooks:write"), Id::Webhook, false),
     op("GET", "/api/v1/images", Access::Scope("assets:read"), Id::None, false),
+    op("POST", "/api/v1/assets/{id}/provision", Access::Scope("assets:write"), Id::Asset, true),
+    op("POST", "/api/v1/assets/{id}/wipe", Access::Scope("assets:write"), Id::Asset, true),
+    op("POST", "/api/v1/assets/{id}/power", Access::Scope("assets:write"), Id::Asset, true),
+    op("POST", "/api/v1/assets/{id}/bmc/check", Access::Scope("assets:read"), Id::Asset, false),
+    op("GET", "/api/v1/workflows", Access::Scope("workflows:read"), Id::None, false),
+    op("GET", "/api/v1/workflows/{id}", Access::Scope("workflows:read"), Id::Workflow, false),
+    op("POST", "/api/v1/workflows/{id}/cancel", Access::Scope("assets:write"), Id::Workflow, false),
+    op("POST", "/api/v1/workflows/{id}/retry", Access::Scope("assets:write"), Id::Workflow, false),
+    op("GET", "/api/v1/workflows/{id}/certificate", Access::Scope("workflows:read"), Id::Workflow, false),
+    op("GET", "/api/v1/wipe-certificates/public-key", Access::Scope("workflows:read"), Id::None, false),
+    op("GET", "/api/v1/events", Access::Scope("workflows:read"), Id::None, false),
     op("POST", "/api/v1/images", Access::Scope("assets:write"), Id::None, true),
     op("GET", "/api/v1/images/{id}", Access::Scope("assets:read"), Id::Image, false),
     op("PATCH", "/api/v1/images/{id}", Access::Scope("assets:write"), Id::Image, true),
@@ -164,6 +176,7 @@ impl Op {
             Id::Psk => "psk_0000000000000000",
             Id::Webhook => "whk_0000000000000000",
             Id::Image => "img_0000000000000000",
+            Id::Workflow => "wf_0000000000000000",
         };
         self.path.replace("{id}", id).replace("{address}", "10.213.0.10")
     }
@@ -198,6 +211,11 @@ impl Op {
             ("POST", "/api/v1/images") => json!({"name": "doc-image"}),
             ("PATCH", "/api/v1/images/{id}") => json!({"version": "doc"}),
             ("POST", "/api/v1/assets/{id}/agent/commands") => json!({"command": "inventory"}),
+            ("POST", "/api/v1/assets/{id}/provision") => {
+                json!({"image": {"url": "http://127.0.0.1:9/a.raw", "sha256": "0".repeat(64)}})
+            }
+            ("POST", "/api/v1/assets/{id}/wipe") => json!({"method": "quick", "confirm": "doc"}),
+            ("POST", "/api/v1/assets/{id}/power") => json!({"action": "status-please"}),
             ("POST", "/api/v1/assets/{id}/rescue") => {
                 json!({"public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJL4FLRQ5xdLCFKIvos7U7kqC4bflgoFiVbWk6XVEF+e doc"})
             }
@@ -375,7 +393,7 @@ async fn auth_errors_are_documented(backend: Backend) {
             Access::Session => Some(("with an API key", keyless.clone(), "SESSION_REQUIRED")),
             Access::SessionScope(_) => Some(("as a viewer", viewer.clone(), "INSUFFICIENT_SCOPE")),
             // Viewers hold these: only a key can lack them.
-            Access::Scope("assets:read" | "vnis:read" | "devices:read" | "policies:read") => {
+            Access::Scope("assets:read" | "vnis:read" | "devices:read" | "policies:read" | "workflows:read") => {
                 Some(("with a key lacking the scope", keyless.clone(), "INSUFFICIENT_SCOPE"))
             }
             Access::Scope(_) => Some(("as a viewer", viewer.clone(), "INSUFFICIENT_SCOPE")),

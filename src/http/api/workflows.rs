@@ -194,7 +194,7 @@ pub async fn events(
                     continue;
                 }
                 let Some(name) = crate::webhooks::event_name(&r.action) else { continue };
-                if !everything && !(name.starts_with("asset.") || name.starts_with("workflow.")) {
+                if !(everything || name.starts_with("asset.") || name.starts_with("workflow.")) {
                     continue;
                 }
                 let data = serde_json::json!({
