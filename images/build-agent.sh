@@ -26,7 +26,7 @@ START=$(date +%s.%N)
 OUT=${1:-images/agent}
 mkdir -p "$OUT"
 
-LIB=images/lib/kernel.sh
+LIB=$(dirname "$0")/lib/kernel.sh
 # shellcheck source=lib/kernel.sh
 . "$LIB"
 kernel_find
