@@ -74,6 +74,10 @@ const PUBLIC: &[(&str, &str)] = &[
     ("GET", "/api/v1/ca/crl"),
 ];
 
+/// Streaming routes (server-sent events) never end, so a matrix call would never return; their
+/// permissions are checked in tests/workflows.rs (`the_event_stream_is_scoped_and_live`).
+const STREAMS: &[(&str, &str)] = &[("GET", "/api/v1/events")];
+
 /// What the `{id}` of a route names.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Target {
@@ -96,6 +100,9 @@ enum Target {
     Psk,
     /// A webhook that never gets disabled during the matrix.
     Webhook,
+    /// An id that names nothing (routes whose real targets would need a machine: a BMC, a
+    /// running workflow): a permitted caller gets 404 after the permission check passed.
+    Missing(&'static str),
     /// A URL image (ready: an upload to it is refused with 409 IMAGE_READY once permitted).
     Image,
 }
@@ -295,6 +302,29 @@ fn routes() -> Vec<Route> {
             .body(|_| Some(json!({"version": "matrix"}))),
         Route::new(M::DELETE, "/api/v1/images/{id}", Some("assets:write"), false, 204).target(Target::Image),
         Route::new(M::PUT, "/api/v1/images/{id}/content", Some("assets:write"), false, 409).target(Target::Image),
+        // Workflows: bodies that fail validation after the permission check, so nothing starts
+        // and nothing is sent to the fixture's (unreachable, outside) BMC address.
+        Route::new(M::POST, "/api/v1/assets/{id}/provision", Some("assets:write"), false, 422)
+            .target(Target::Asset)
+            .body(|_| Some(json!({"image": {"url": "http://127.0.0.1:9/a.raw", "sha256": "not-hex"}}))),
+        Route::new(M::POST, "/api/v1/assets/{id}/wipe", Some("assets:write"), false, 422)
+            .target(Target::Asset)
+            .body(|_| Some(json!({"method": "quick", "confirm": "some-other-asset"}))),
+        Route::new(M::POST, "/api/v1/assets/{id}/power", Some("assets:write"), false, 422)
+            .target(Target::Asset)
+            .body(|_| Some(json!({"action": "explode"}))),
+        Route::new(M::POST, "/api/v1/assets/{id}/bmc/check", Some("assets:read"), false, 404)
+            .target(Target::Missing("ast_0000000000000000")),
+        Route::new(M::GET, "/api/v1/workflows", Some("workflows:read"), false, 200),
+        Route::new(M::GET, "/api/v1/workflows/{id}", Some("workflows:read"), false, 404)
+            .target(Target::Missing("wf_0000000000000000")),
+        Route::new(M::POST, "/api/v1/workflows/{id}/cancel", Some("assets:write"), false, 404)
+            .target(Target::Missing("wf_0000000000000000")),
+        Route::new(M::POST, "/api/v1/workflows/{id}/retry", Some("assets:write"), false, 404)
+            .target(Target::Missing("wf_0000000000000000")),
+        Route::new(M::GET, "/api/v1/workflows/{id}/certificate", Some("workflows:read"), false, 404)
+            .target(Target::Missing("wf_0000000000000000")),
+        Route::new(M::GET, "/api/v1/wipe-certificates/public-key", Some("workflows:read"), false, 200),
     ]
 }
 
@@ -581,6 +611,7 @@ impl Matrix {
             Target::Webhook => one(self.webhook_id.clone()),
             Target::Image if fresh => one(Self::new_image(&self.admin, n).await),
             Target::Image => one(self.image_id.clone()),
+            Target::Missing(id) => one(id.to_string()),
             Target::Allocation => {
                 let address = if fresh {
                     Self::new_allocation(&self.admin, &self.pool_id, n).await
@@ -636,7 +667,7 @@ impl Matrix {
     /// After a refused call: the shared target must be untouched (a refused DELETE deleted nothing).
     async fn still_there(&self, f: &mut Findings, route: &Route, ctx: &str) {
         let path = match route.target {
-            Target::None => return,
+            Target::None | Target::Missing(_) => return,
             Target::Asset => format!("/api/v1/assets/{}", self.asset_id),
             Target::User => format!("/api/v1/users/{}", self.user_id),
             Target::OwnKey => {
@@ -826,7 +857,7 @@ async fn matrix_covers_every_documented_route(backend: Backend) {
     }
     assert!(documented.len() >= table.len(), "the document lists {} operations", documented.len());
     for (method, path) in &documented {
-        let public = PUBLIC.iter().any(|(m, p)| m == method && p == path);
+        let public = PUBLIC.iter().chain(STREAMS).any(|(m, p)| m == method && p == path);
         let in_table = table.iter().any(|r| r.method.as_str() == method && r.path == path);
         assert!(public || in_table, "{method} {path} is documented but not in the permission matrix: add a row");
     }

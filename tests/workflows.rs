@@ -353,3 +353,43 @@ async fn image_write_crash_sqlite() {
 async fn bad_image_sqlite() {
     a_bad_image_fails_the_workflow_and_retry_runs_it_again(Backend::Sqlite).await
 }
+
+/// `GET /api/v1/events`: a viewer's stream carries asset and workflow events live (event name,
+/// sequence id, the entry as data); a key without `workflows:read` is refused, and so is no one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_is_scoped_and_live() {
+    let app = Appliance::start_with(Backend::Sqlite, opts()).await;
+    let admin = app.admin().await;
+    assert_eq!(app.client().get("/api/v1/events").await.status, 401);
+    let keyless = admin.api_key(&["assets:read"]).await;
+    let r = keyless.get("/api/v1/events").await;
+    assert_eq!((r.status, r.error_code().as_str()), (403, "INSUFFICIENT_SCOPE"));
+
+    let viewer = app.user(&admin, "watcher", "viewer").await;
+    let mut stream = viewer.request(reqwest::Method::GET, "/api/v1/events").send().await.expect("stream");
+    assert_eq!(stream.status(), 200);
+    assert!(stream.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    // Made after the stream opened, before the asset: a viewer's stream must not carry it.
+    let u = admin
+        .post("/api/v1/users", json!({"username": "hidden-1", "password": "hidden-password-123", "role": "viewer"}))
+        .await;
+    assert_eq!(u.status, 201, "{}", u.text);
+    let created = admin.post("/api/v1/assets", json!({"hostname": "watched-1", "macs": ["52:54:00:c7:01:01"]})).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let id = created.json["id"].as_str().unwrap().to_string();
+    let mut seen = String::new();
+    let found = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        while let Some(chunk) = stream.chunk().await.expect("stream chunk") {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains("event: asset.created") && seen.contains(&id) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(found, Ok(true), "the stream so far: {seen}");
+    assert!(seen.contains("\nid: "), "{seen}");
+    // The user was created first, so its event would have come before the asset's.
+    assert!(!seen.contains("user.created"), "{seen}");
+}
