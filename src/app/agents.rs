@@ -139,9 +139,7 @@ fn agent_not_registered(asset: &str) -> Error {
 /// The raw key an OpenSSH Ed25519 line holds, as the SPKI PEM the device registry stores.
 fn ssh_key_as_spki_pem(key: &PublicKey) -> Option<String> {
     let raw = key.key_data().ed25519()?.0;
-    let mut der = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
-    der.extend_from_slice(&raw);
-    DeviceKey::from_spki_der(&der).ok().map(|k| k.pem())
+    DeviceKey::from_spki_der(&ironbay_wire::keys::ed25519_spki_der(&raw)).ok().map(|k| k.pem())
 }
 
 /// The specs an inventory gives an asset (merged over what discovery filled in).

@@ -455,11 +455,18 @@ impl AppState {
             k.parse::<WorkflowKind>().map_err(|e| Error::bad_request("INVALID_QUERY", format!("kind: {e}")))?;
         }
         let (rows, total) = self.store.workflow_list(&q, page.limit(), page.offset()).await?;
-        let mut items = Vec::with_capacity(rows.len());
-        for w in rows {
-            let steps = self.store.workflow_steps(&w.id).await?;
-            items.push(view(w, steps));
+        let ids: Vec<String> = rows.iter().map(|w| w.id.clone()).collect();
+        let mut steps: std::collections::HashMap<String, Vec<StepRow>> = std::collections::HashMap::new();
+        for s in self.store.workflow_steps_of(&ids).await? {
+            steps.entry(s.workflow_id.clone()).or_default().push(s);
         }
+        let items = rows
+            .into_iter()
+            .map(|w| {
+                let own = steps.remove(&w.id).unwrap_or_default();
+                view(w, own)
+            })
+            .collect();
         Ok(Page { items, page, total })
     }
 
@@ -565,33 +572,35 @@ impl AppState {
         Ok(self.certificate_key.public_pem())
     }
 
-    async fn bmc_of(&self, asset: &AssetRow) -> Result<BmcTarget> {
-        let b = asset.bmc.as_ref().ok_or_else(|| {
-            Error::conflict("NO_BMC", format!("asset {} has no BMC credentials: add `bmc` to it first", asset.id), None)
-        })?;
-        let password = self
-            .asset_bmc_password(asset)?
-            .ok_or_else(|| Error::conflict("NO_BMC", format!("asset {} has no BMC password", asset.id), None))?;
-        Ok(BmcTarget {
+    /// Where and how to reach the asset's BMC (its password unsealed), if it has one.
+    pub(crate) fn bmc_target(&self, asset: &AssetRow) -> Result<Option<BmcTarget>> {
+        let (Some(b), Some(password)) = (&asset.bmc, self.asset_bmc_password(asset)?) else { return Ok(None) };
+        Ok(Some(BmcTarget {
             kind: b.driver,
             address: b.address.clone(),
             port: b.port,
             username: b.username.clone(),
             password,
             cipher_suite: self.config.workflows.bmc_cipher_suite,
-        })
+        }))
     }
 
-    fn bmc_driver(&self, t: &BmcTarget) -> std::sync::Arc<dyn bmc::Bmc> {
+    pub(crate) fn bmc_driver(&self, t: &BmcTarget) -> std::sync::Arc<dyn bmc::Bmc> {
         let w = &self.config.workflows;
         bmc::driver(t.kind, BmcSettings { timeout: w.bmc_timeout, retries: w.bmc_retries })
+    }
+
+    fn bmc_of(&self, asset: &AssetRow) -> Result<BmcTarget> {
+        self.bmc_target(asset)?.ok_or_else(|| {
+            Error::conflict("NO_BMC", format!("asset {} has no BMC credentials: add `bmc` to it first", asset.id), None)
+        })
     }
 
     /// `POST /api/v1/assets/{id}/bmc/check`: logs in and reads the power state.
     pub async fn asset_bmc_check(&self, actor: &Actor, asset_id: &str) -> Result<PowerView> {
         actor.require(Scope::AssetsRead)?;
         let asset = self.asset_for_work(asset_id).await?;
-        let target = self.bmc_of(&asset).await?;
+        let target = self.bmc_of(&asset)?;
         let t0 = Instant::now();
         let power = self.bmc_driver(&target).power_status(&target).await.map_err(bmc_error)?;
         Ok(PowerView {
@@ -620,7 +629,7 @@ impl AppState {
             return Err(Self::busy(&asset, Some(&active)));
         }
         drop(conn);
-        let target = self.bmc_of(&asset).await?;
+        let target = self.bmc_of(&asset)?;
         let driver = self.bmc_driver(&target);
         let t0 = Instant::now();
         let done = driver.power(&target, action).await;

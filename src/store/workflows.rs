@@ -134,6 +134,23 @@ impl Store {
         .await
     }
 
+    /// The steps of several workflows in one query (a list page), in workflow then step order.
+    pub async fn workflow_steps_of(&self, ids: &[String]) -> Result<Vec<StepRow>, sqlx::Error> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT {STEP_COLUMNS} FROM workflow_steps WHERE workflow_id IN ({}) ORDER BY workflow_id, idx",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+        for id in ids {
+            q = q.bind(id.clone());
+        }
+        q.fetch_all(&self.pool).await
+    }
+
     pub async fn workflow_active_for(
         conn: &mut AnyConnection,
         asset_id: &str,

@@ -50,20 +50,19 @@ impl CertificateKey {
         CertificateKey { key }
     }
 
-    fn raw_public(&self) -> &[u8] {
-        self.key.public_key().as_ref()
+    fn raw_public(&self) -> [u8; 32] {
+        let mut raw = [0u8; 32];
+        raw.copy_from_slice(self.key.public_key().as_ref());
+        raw
     }
 
     pub fn key_id(&self) -> String {
-        hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, self.raw_public()))
+        hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &self.raw_public()))
     }
 
     /// The public key as a PEM SubjectPublicKeyInfo (what `openssl pkeyutl -pubin` reads).
     pub fn public_pem(&self) -> String {
-        let mut der = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
-        der.extend_from_slice(self.raw_public());
-        let b64 = B64.encode(der);
-        format!("-----BEGIN PUBLIC KEY-----\n{b64}\n-----END PUBLIC KEY-----\n")
+        ironbay_wire::keys::ed25519_spki_pem(&self.raw_public())
     }
 
     pub fn sign(&self, evidence: &serde_json::Value) -> WipeCertificate {
@@ -82,7 +81,7 @@ impl CertificateKey {
     /// Whether `cert` was signed by this key over its own evidence bytes.
     pub fn verify(&self, cert: &WipeCertificate) -> bool {
         let (Ok(bytes), Ok(sig)) = (B64.decode(&cert.evidence), B64.decode(&cert.signature)) else { return false };
-        UnparsedPublicKey::new(&ED25519, self.raw_public()).verify(&bytes, &sig).is_ok()
+        UnparsedPublicKey::new(&ED25519, &self.raw_public()).verify(&bytes, &sig).is_ok()
     }
 }
 

@@ -153,7 +153,7 @@ async fn execute(app: &AppState, owner: &str, seen: StepRow) -> Result<(), crate
     renew.abort();
 
     // Out of time: a poll that would go on, or a failure, past the step's deadline ends it.
-    let elapsed = exec_elapsed(&started_at);
+    let elapsed = super::elapsed_since(&started_at);
     let outcome = match outcome {
         StepOutcome::Wait(..) if elapsed > step_deadline(app, &step) => StepOutcome::Fail(Failure::new(
             "STEP_TIMEOUT",
@@ -163,13 +163,6 @@ async fn execute(app: &AppState, owner: &str, seen: StepRow) -> Result<(), crate
         other => other,
     };
     holder.record(outcome).await
-}
-
-fn exec_elapsed(started_at: &str) -> Duration {
-    chrono::DateTime::parse_from_rfc3339(started_at)
-        .ok()
-        .and_then(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).to_std().ok())
-        .unwrap_or_default()
 }
 
 /// A claimed step and what is needed to write its end.
@@ -185,7 +178,17 @@ struct Holder<'a> {
 }
 
 impl Holder<'_> {
-    async fn end(&self, tx: &mut sqlx::AnyConnection, end: StepEnd<'_>) -> Result<bool, crate::error::Error> {
+    /// Writes the step's end (or pause) with its log, if the lease is still this engine's.
+    async fn end(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        status: StepStatus,
+        result: Option<String>,
+        error: Option<String>,
+        finished_at: Option<&str>,
+    ) -> Result<bool, crate::error::Error> {
+        let log = self.log.to_json();
+        let end = StepEnd { status: status.as_str(), result, error, log: &log, finished_at };
         Ok(Store::step_end(tx, &self.wf.id, self.idx, self.owner, self.attempts, &end).await?)
     }
 
@@ -213,14 +216,7 @@ impl Holder<'_> {
                     }
                     _ => unreachable!(),
                 };
-                let end = StepEnd {
-                    status: status.as_str(),
-                    result: Some(result.to_string()),
-                    error: None,
-                    log: &self.log.to_json(),
-                    finished_at: Some(&now),
-                };
-                if !self.end(&mut tx, end).await? {
+                if !self.end(&mut tx, status, Some(result.to_string()), None, Some(&now)).await? {
                     return Ok(()); // the lease went to someone else: their record counts
                 }
                 audit::append(&mut tx, &Actor::system(), self.step_event(status.as_str(), json!({}))).await?;
@@ -239,14 +235,7 @@ impl Holder<'_> {
             }
             StepOutcome::Wait(after, note) => {
                 self.log.note(note);
-                let end = StepEnd {
-                    status: StepStatus::Waiting.as_str(),
-                    result: None,
-                    error: None,
-                    log: &self.log.to_json(),
-                    finished_at: None,
-                };
-                if !self.end(&mut tx, end).await? {
+                if !self.end(&mut tx, StepStatus::Waiting, None, None, None).await? {
                     return Ok(());
                 }
                 let due = now_ms() + after.as_millis() as i64;
@@ -272,14 +261,7 @@ impl Holder<'_> {
                         f.message,
                         wait.as_secs()
                     ));
-                    let end = StepEnd {
-                        status: StepStatus::Pending.as_str(),
-                        result: None,
-                        error: Some(error),
-                        log: &self.log.to_json(),
-                        finished_at: None,
-                    };
-                    if !self.end(&mut tx, end).await? {
+                    if !self.end(&mut tx, StepStatus::Pending, None, Some(error), None).await? {
                         return Ok(());
                     }
                     let due = now_ms() + wait.as_millis() as i64;
@@ -295,14 +277,7 @@ impl Holder<'_> {
                     .await?;
                 } else {
                     self.log.note(format!("failed: {}: {}", f.code, f.message));
-                    let end = StepEnd {
-                        status: StepStatus::Failed.as_str(),
-                        result: None,
-                        error: Some(error),
-                        log: &self.log.to_json(),
-                        finished_at: Some(&now),
-                    };
-                    if !self.end(&mut tx, end).await? {
+                    if !self.end(&mut tx, StepStatus::Failed, None, Some(error), Some(&now)).await? {
                         return Ok(());
                     }
                     self.fail(&mut tx, &f, &now).await?;
@@ -376,14 +351,7 @@ impl Holder<'_> {
     async fn cancel(&mut self) -> Result<(), crate::error::Error> {
         let now = now_rfc3339();
         let mut tx = self.app.store.begin().await?;
-        let end = StepEnd {
-            status: StepStatus::Cancelled.as_str(),
-            result: None,
-            error: None,
-            log: &self.log.to_json(),
-            finished_at: Some(&now),
-        };
-        if !self.end(&mut tx, end).await? {
+        if !self.end(&mut tx, StepStatus::Cancelled, None, None, Some(&now)).await? {
             return Ok(());
         }
         tx.commit().await?;

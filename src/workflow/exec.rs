@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use ironbay_wire::command::Command;
 use ironbay_wire::inventory::Disk;
 use ironbay_wire::progress::{Line, Outcome, Status};
@@ -20,12 +19,14 @@ use super::step::{DiskHint, ImageSource, Step, StepStatus, WorkflowKind};
 use crate::agent::ssh::{self, SshError};
 use crate::app::AppState;
 use crate::app::agents::{AgentStatus, agent_target};
-use crate::bmc::{self, BmcError, BmcSettings, BmcTarget, BootDevice, BootOverride, PowerAction};
+use crate::bmc::{self, BmcError, BmcTarget, BootDevice, BootOverride, PowerAction};
 use crate::store::agents::AgentRow;
 use crate::store::assets::AssetRow;
 use crate::store::workflows::{StepRow, WorkflowRow};
 
 const SSH_CONNECT: Duration = Duration::from_secs(10);
+/// Why power-up steps are skipped when the machine is already in the agent.
+const AGENT_RUNS: &str = "the agent already runs on the machine";
 /// How often waiting steps look again.
 const POLL: Duration = Duration::from_secs(2);
 
@@ -129,22 +130,12 @@ impl Ctx<'_> {
         self.steps[..self.idx].iter().rev().find(|s| s.kind == kind).and_then(|s| s.finished_at.clone())
     }
 
-    async fn bmc(&self, asset: &AssetRow) -> Result<Option<BmcTarget>, Failure> {
-        let Some(b) = &asset.bmc else { return Ok(None) };
-        let Some(password) = self.app.asset_bmc_password(asset)? else { return Ok(None) };
-        Ok(Some(BmcTarget {
-            kind: b.driver,
-            address: b.address.clone(),
-            port: b.port,
-            username: b.username.clone(),
-            password,
-            cipher_suite: self.app.config.workflows.bmc_cipher_suite,
-        }))
+    fn bmc(&self, asset: &AssetRow) -> Result<Option<BmcTarget>, Failure> {
+        Ok(self.app.bmc_target(asset)?)
     }
 
     fn bmc_driver(&self, target: &BmcTarget) -> std::sync::Arc<dyn bmc::Bmc> {
-        let w = &self.app.config.workflows;
-        bmc::driver(target.kind, BmcSettings { timeout: w.bmc_timeout, retries: w.bmc_retries })
+        self.app.bmc_driver(target)
     }
 
     /// Runs an agent command, its lines going to the step log.
@@ -183,16 +174,10 @@ impl Ctx<'_> {
     }
 }
 
-fn ms_since(rfc3339: &str) -> Option<i64> {
-    let t = DateTime::parse_from_rfc3339(rfc3339).ok()?.with_timezone(&Utc);
-    Some((Utc::now() - t).num_milliseconds())
-}
-
 pub async fn run(ctx: &Ctx<'_>, step: &Step) -> StepOutcome {
     let out = match step {
-        Step::PowerOff | Step::SetBootPxe | Step::PowerOn if ctx.before_agent() => power_up(ctx, step).await,
-        Step::PowerOff => power_off_after(ctx).await,
-        Step::SetBootPxe | Step::PowerOn => power_up(ctx, step).await,
+        Step::PowerOff if !ctx.before_agent() => power_off_after(ctx).await,
+        Step::PowerOff | Step::SetBootPxe | Step::PowerOn => power_up(ctx, step).await,
         Step::WaitForAgent => wait_for_agent(ctx).await,
         Step::Inventory => inventory(ctx).await,
         Step::Wipe { .. } | Step::WriteImage { .. } => destructive(ctx, step).await,
@@ -206,11 +191,22 @@ pub async fn run(ctx: &Ctx<'_>, step: &Step) -> StepOutcome {
 /// Power off, PXE once, power on — unless the agent already runs (nothing to boot) or there is
 /// no BMC (someone powers the machine on by hand; `WaitForAgent` waits for it).
 async fn power_up(ctx: &Ctx<'_>, step: &Step) -> Result<StepOutcome, Failure> {
-    if let Some(agent) = ctx.agent_alive().await? {
-        return Ok(StepOutcome::Skipped(format!("the agent already runs on the machine ({})", agent.address)));
+    // One SSH probe per power-up, not one per step: the steps after the first follow its finding.
+    let earlier = ctx.steps[..ctx.idx].iter().rev().find(|s| matches!(s.kind.as_str(), "power_off" | "set_boot_pxe"));
+    if let Some(prev) = earlier
+        && prev.status == StepStatus::Skipped.as_str()
+        && let Some(why) = prev.result.as_deref().and_then(|r| serde_json::from_str::<Value>(r).ok())
+        && why["skipped"].as_str().is_some_and(|w| w.starts_with(AGENT_RUNS))
+    {
+        return Ok(StepOutcome::Skipped(why["skipped"].as_str().unwrap_or(AGENT_RUNS).to_string()));
+    }
+    if earlier.is_none()
+        && let Some(agent) = ctx.agent_alive().await?
+    {
+        return Ok(StepOutcome::Skipped(format!("{AGENT_RUNS} ({})", agent.address)));
     }
     let asset = ctx.asset().await?;
-    let Some(target) = ctx.bmc(&asset).await? else {
+    let Some(target) = ctx.bmc(&asset)? else {
         return Ok(StepOutcome::Skipped("no BMC: power the machine on to PXE-boot it into the agent".into()));
     };
     let driver = ctx.bmc_driver(&target);
@@ -244,7 +240,7 @@ async fn power_off_after(ctx: &Ctx<'_>) -> Result<StepOutcome, Failure> {
         how.push("agent poweroff");
     }
     let asset = ctx.asset().await?;
-    if let Some(target) = ctx.bmc(&asset).await? {
+    if let Some(target) = ctx.bmc(&asset)? {
         let driver = ctx.bmc_driver(&target);
         driver.power(&target, PowerAction::Off).await?;
         how.push("BMC power off");
@@ -265,9 +261,8 @@ async fn wait_for_agent(ctx: &Ctx<'_>) -> Result<StepOutcome, Failure> {
             "address": agent.address, "device_id": agent.device_id, "registered_at": agent.registered_at,
         })));
     }
-    let waited = ms_since(&ctx.started_at).unwrap_or(0);
     let limit = ctx.app.config.workflows.agent_timeout;
-    if waited > limit.as_millis() as i64 {
+    if super::elapsed_since(&ctx.started_at) > limit {
         return Err(Failure::new(
             "AGENT_TIMEOUT",
             format!(
@@ -504,7 +499,7 @@ async fn certificate(ctx: &Ctx<'_>, method: &str, details: &Value) -> Result<Wip
 
 async fn set_boot_disk(ctx: &Ctx<'_>) -> Result<StepOutcome, Failure> {
     let asset = ctx.asset().await?;
-    let Some(target) = ctx.bmc(&asset).await? else {
+    let Some(target) = ctx.bmc(&asset)? else {
         return Ok(StepOutcome::Skipped(
             "no BMC: the machine's PXE boots are answered `exit`, so it boots its disk".into(),
         ));
@@ -546,14 +541,13 @@ async fn wait_for_install(ctx: &Ctx<'_>) -> Result<StepOutcome, Failure> {
         }
     }
     let quiet = ctx.app.config.workflows.install_quiet;
-    if ms_since(&since).unwrap_or(0) >= quiet.as_millis() as i64 {
+    if super::elapsed_since(&since) >= quiet {
         return Ok(StepOutcome::Done(json!({
             "booted_from_disk": true,
             "evidence": format!("no agent for {} s after the reboot", quiet.as_secs()),
         })));
     }
-    let limit = 30 * 60 * 1000;
-    if ms_since(&ctx.started_at).unwrap_or(0) > limit {
+    if super::elapsed_since(&ctx.started_at) > Duration::from_secs(30 * 60) {
         return Err(Failure::new("INSTALL_TIMEOUT", "the installed system did not come up in 30 minutes", false));
     }
     Ok(StepOutcome::Wait(POLL, "waiting for the installed system".into()))

@@ -12,3 +12,11 @@ pub mod plan;
 pub mod step;
 
 pub use step::{DiskHint, ImageSource, Step, StepStatus, WorkflowKind, WorkflowState};
+
+/// Time since an RFC 3339 instant the store wrote (zero if it does not parse or lies ahead).
+pub fn elapsed_since(rfc3339: &str) -> std::time::Duration {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .ok()
+        .and_then(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).to_std().ok())
+        .unwrap_or_default()
+}

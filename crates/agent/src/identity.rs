@@ -1,7 +1,6 @@
 //! The agent's identity: an Ed25519 key made in RAM at boot (never written anywhere). It is
 //! enrolled as a device (SPKI PEM) and serves as the SSH host key (OpenSSH form).
 
-use base64::Engine as _;
 use russh::keys::PrivateKey;
 use russh::keys::ssh_key::private::Ed25519Keypair;
 
@@ -38,10 +37,7 @@ impl Identity {
 
     /// `-----BEGIN PUBLIC KEY-----` (SubjectPublicKeyInfo), what the enrollment API takes.
     pub fn spki_pem(&self) -> String {
-        let mut der = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
-        der.extend_from_slice(&self.raw_public());
-        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-        format!("-----BEGIN PUBLIC KEY-----\n{b64}\n-----END PUBLIC KEY-----\n")
+        ironbay_wire::keys::ed25519_spki_pem(&self.raw_public())
     }
 
     /// `ssh-ed25519 AAAA…`.
@@ -59,7 +55,7 @@ mod tests {
         let id = Identity::from_seed(&[9; 32]);
         let pem = id.spki_pem();
         let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-        let der = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+        let der = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64).unwrap();
         assert_eq!(der.len(), 44);
         assert_eq!(&der[12..], &id.raw_public());
         assert!(id.openssh_public().starts_with("ssh-ed25519 "));
