@@ -8,11 +8,12 @@
 mod lab;
 #[path = "support/netns.rs"]
 mod netns;
+#[path = "support/reports.rs"]
+mod reports;
 #[path = "support/vm.rs"]
 mod vm;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -91,48 +92,6 @@ fn the_disk_image_is_small_bootable_mbr_and_the_same_bytes_on_every_build() {
     );
 }
 
-/// Serves POSTs on `listener` until the test ends: every request body goes to the channel, and
-/// each request is answered 200.
-fn serve_reports(listener: TcpListener) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().map_while(Result::ok) {
-            if let Some(body) = read_request(stream)
-                && tx.send(body).is_err()
-            {
-                return;
-            }
-        }
-    });
-    rx
-}
-
-/// One HTTP/1.x request's body (by its Content-Length), answered with 200 and an empty body.
-fn read_request(mut stream: TcpStream) -> Option<String> {
-    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    let mut reader = BufReader::new(stream.try_clone().ok()?);
-    let mut length = 0usize;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse().ok()?;
-        }
-    }
-    let mut body = vec![0; length.min(1 << 16)];
-    reader.read_exact(&mut body).ok()?;
-    stream.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").ok()?;
-    Some(String::from_utf8_lossy(&body).to_string())
-}
-
 fn tail(s: &str, n: usize) -> String {
     s.chars().rev().take(n).collect::<Vec<_>>().into_iter().rev().collect()
 }
@@ -144,7 +103,7 @@ fn a_bios_vm_boots_the_disk_image_from_its_virtio_disk_and_reports() {
     let listener =
         netns::bind_tcp(&lab.server_ns, SocketAddr::from(([10, 213, 0, 1], 0))).expect("listener in the lab");
     let port = listener.local_addr().expect("port").port();
-    let reports = serve_reports(listener);
+    let reports = reports::serve_reports(listener);
 
     let dir = tempfile::tempdir().expect("tmp");
     let url = format!("http://{SERVER}:{port}/report");
