@@ -11,8 +11,6 @@ mod bmc_sim;
 mod common;
 #[path = "support/lab.rs"]
 mod lab;
-#[path = "support/netns.rs"]
-mod netns;
 #[path = "support/reports.rs"]
 mod reports;
 #[path = "support/vm.rs"]
@@ -24,7 +22,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bmc_sim::SimBmc;
-use common::{Appliance, Backend, Client, Options, eventually};
+use common::{Appliance, Backend, Client, Options, eventually, netns};
 use lab::Lab;
 use serde_json::{Value, json};
 
