@@ -131,6 +131,11 @@ fn pretend(counters: Arc<Counters>, good_sha256: String, disks: Vec<Disk>) -> ir
 /// Boots a stand-in agent for the asset whose boot script `base/boot.ipxe?mac=` gives: enrolls,
 /// registers on loopback, serves SSH, heartbeats every second.
 pub async fn start(base: &str, mac: &str, good_sha256: &str) -> StandinAgent {
+    start_beating(base, mac, good_sha256, Duration::from_secs(1)).await
+}
+
+/// Same, heartbeating every `beat` (benchmarks use the real agent's 10 s).
+pub async fn start_beating(base: &str, mac: &str, good_sha256: &str, beat: Duration) -> StandinAgent {
     let script = reqwest::get(format!("{base}/boot.ipxe?mac={mac}")).await.unwrap().text().await.unwrap();
     let arg = |name: &str| -> String {
         script
@@ -178,7 +183,7 @@ pub async fn start(base: &str, mac: &str, good_sha256: &str) -> StandinAgent {
         let mut token = reg.token.clone();
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::time::sleep(beat).await;
                 let (a, t) = (api.clone(), token.clone());
                 let beat = HeartbeatRequest { device_id: dev.clone(), uptime_secs: 1, busy: None };
                 if let Ok(Ok(r)) = tokio::task::spawn_blocking(move || a.heartbeat(&t, &beat)).await {
