@@ -37,6 +37,8 @@ PACKAGES=(
     ipmitool
     # FreeIPMI's ipmipower: the peer of bench/bmc_power.sh.
     freeipmi-tools
+    # kubectl: the Talos cluster tests load the kubeconfig ironbay issues.
+    kubernetes-client
     # nftables: the TFTP packet-loss test drops datagrams on arrival.
     nftables
     # The agent's disk tests (crates/agent/tests/disk.rs): loop devices and the tools that put

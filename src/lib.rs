@@ -19,6 +19,7 @@ pub mod policy;
 pub mod secret;
 pub mod server;
 pub mod store;
+pub mod talos;
 pub mod tftp;
 pub mod webhooks;
 pub mod workflow;
