@@ -37,8 +37,6 @@ PACKAGES=(
     ipmitool
     # FreeIPMI's ipmipower: the peer of bench/bmc_power.sh.
     freeipmi-tools
-    # kubectl: the Talos cluster tests load the kubeconfig ironbay issues.
-    kubernetes-client
     # nftables: the TFTP packet-loss test drops datagrams on arrival.
     nftables
     # The agent's disk tests (crates/agent/tests/disk.rs): loop devices and the tools that put
@@ -58,6 +56,11 @@ PACKAGES=(
 )
 
 missing=()
+# kubectl: the Talos cluster tests load the kubeconfig ironbay issues. Any kubectl on the PATH will
+# do (some images ship Google's); otherwise Debian's kubernetes-client.
+if ! command -v kubectl >/dev/null; then
+    missing+=(kubernetes-client)
+fi
 for pkg in "${PACKAGES[@]}"; do
     # "install ok installed" distinguishes a real install from a removed
     # package whose config files are still present (dpkg -s succeeds for both).
@@ -68,7 +71,7 @@ for pkg in "${PACKAGES[@]}"; do
 done
 
 if [[ ${#missing[@]} -eq 0 ]]; then
-    echo "install-deps: all ${#PACKAGES[@]} packages already installed"
+    echo "install-deps: all ${#PACKAGES[@]} packages (and kubectl) already installed"
     exit 0
 fi
 
