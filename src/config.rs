@@ -50,6 +50,8 @@ pub struct FileConfig {
     pub webhooks: WebhooksFile,
     #[serde(default)]
     pub workflows: WorkflowsFile,
+    #[serde(default)]
+    pub talos: TalosFile,
 }
 
 /// `listen = "127.0.0.1:8080"` or `listen = ["127.0.0.1:8080", "10.0.0.1:8080"]`; a string may
@@ -162,6 +164,26 @@ pub struct WebhooksFile {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct TalosFile {
+    pub kernel_args: Option<String>,
+    pub install_timeout_secs: Option<u64>,
+    pub bootstrap_timeout_secs: Option<u64>,
+}
+
+/// Talos clusters (`[talos]`). The release artifacts live in `<boot.images_dir>/talos/<version>/`
+/// (`images/fetch-talos.sh`).
+#[derive(Debug, Clone)]
+pub struct TalosConfig {
+    /// Appended to the Talos kernel command line (e.g. `console=ttyS0,115200n8` for serial-over-LAN).
+    pub kernel_args: String,
+    /// Power-on to apid answering at the node's static address (default 45 min).
+    pub install_timeout: Duration,
+    /// How long the bootstrap call is retried while the node is not ready for it (default 20 min).
+    pub bootstrap_timeout: Duration,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WorkflowsFile {
     pub lease_secs: Option<u64>,
     pub max_concurrent: Option<u32>,
@@ -229,6 +251,7 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     pub devices: DevicesConfig,
     pub workflows: WorkflowsConfig,
+    pub talos: TalosConfig,
 }
 
 /// Boot services (`[boot]`).
@@ -593,6 +616,17 @@ fn validate(f: FileConfig) -> Result<Config, Invalid> {
         bmc_cipher_suite: cipher_suite,
     };
 
+    let t = f.talos;
+    let kernel_args = t.kernel_args.unwrap_or_default().trim().to_string();
+    if kernel_args.len() > 1024 || kernel_args.chars().any(|c| c.is_control() || matches!(c, '"' | '$' | '\\')) {
+        return Err(invalid("talos.kernel_args", "at most 1024 characters, no quotes, `$`, backslashes or control characters"));
+    }
+    let talos = TalosConfig {
+        kernel_args,
+        install_timeout: secs("talos.install_timeout_secs", t.install_timeout_secs, 2700)?,
+        bootstrap_timeout: secs("talos.bootstrap_timeout_secs", t.bootstrap_timeout_secs, 1200)?,
+    };
+
     let d = f.devices;
     let cert_lifetime_hours = positive("devices.cert_lifetime_hours", d.cert_lifetime_hours, 24)?;
     if cert_lifetime_hours > 24 * 366 {
@@ -620,6 +654,7 @@ fn validate(f: FileConfig) -> Result<Config, Invalid> {
         psk_rotation_grace: Duration::from_secs(3600 * grace_hours),
         webhooks,
         workflows,
+        talos,
     })
 }
 

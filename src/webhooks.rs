@@ -42,6 +42,9 @@ pub const CHAIN_BROKEN_EVENT: &str = "audit.chain_broken";
 const EVENT_TABLE: &[(&str, Option<&str>)] = &[
     ("psk.read_value", Some("psk.value_read")),
     ("webhook.test", None),
+    ("cluster.ready", Some("cluster.ready")),
+    ("cluster.read_kubeconfig", Some("cluster.kubeconfig_read")),
+    ("cluster.read_talosconfig", Some("cluster.talosconfig_read")),
     ("audit.chain_broken", Some("audit.chain_broken")),
 ];
 

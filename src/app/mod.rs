@@ -9,6 +9,7 @@ pub mod audit;
 pub mod auth;
 pub mod boot;
 pub mod boot_events;
+pub mod clusters;
 pub mod devices;
 pub mod enroll_tokens;
 pub mod images;

@@ -142,7 +142,7 @@ fn parse_json(text: Option<&str>) -> Option<Value> {
     text.and_then(|t| serde_json::from_str(t).ok())
 }
 
-fn view(w: WorkflowRow, steps: Vec<StepRow>) -> WorkflowView {
+pub(crate) fn view(w: WorkflowRow, steps: Vec<StepRow>) -> WorkflowView {
     WorkflowView {
         kind: w.kind.parse().unwrap_or(WorkflowKind::Wipe),
         state: w.state.parse().unwrap_or(WorkflowState::Failed),
@@ -173,6 +173,60 @@ fn view(w: WorkflowRow, steps: Vec<StepRow>) -> WorkflowView {
         updated_at: w.updated_at,
         finished_at: w.finished_at,
     }
+}
+
+/// Writes a new workflow and its pending steps (in the caller's transaction; the caller moves
+/// the subject's state and audits). `subject` is the asset, or for a cluster workflow the cluster.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn insert_workflow_in(
+    tx: &mut sqlx::AnyConnection,
+    actor: &Actor,
+    id: &str,
+    subject: &str,
+    from_state: &str,
+    kind: WorkflowKind,
+    params: &Value,
+    steps: &[Step],
+) -> std::result::Result<(WorkflowRow, Vec<StepRow>), sqlx::Error> {
+    let now = now_rfc3339();
+    let row = WorkflowRow {
+        id: id.to_string(),
+        asset_id: subject.to_string(),
+        kind: kind.as_str().into(),
+        state: WorkflowState::Pending.as_str().into(),
+        params: params.to_string(),
+        current_step: 0,
+        from_state: from_state.into(),
+        created_by: format!("{}:{}", actor.kind(), actor.name().unwrap_or("-")),
+        error: None,
+        certificate: None,
+        cancel_requested: 0,
+        next_run_at: 0,
+        created_at: now.clone(),
+        updated_at: now,
+        finished_at: None,
+    };
+    let step_rows: Vec<StepRow> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| StepRow {
+            workflow_id: id.to_string(),
+            idx: i as i64,
+            kind: s.kind().into(),
+            step: serde_json::to_string(s).unwrap_or_default(),
+            status: StepStatus::Pending.as_str().into(),
+            attempts: 0,
+            started_at: None,
+            finished_at: None,
+            log: "[]".into(),
+            result: None,
+            error: None,
+            lease_owner: None,
+            lease_until: None,
+        })
+        .collect();
+    Store::workflow_insert(tx, &row, &step_rows).await?;
+    Ok((row, step_rows))
 }
 
 pub(crate) fn workflow_not_found(id: &str) -> Error {
@@ -357,7 +411,6 @@ impl AppState {
         params: Value,
         steps: Vec<Step>,
     ) -> Result<WorkflowView> {
-        let now = now_rfc3339();
         let id = new_id(IdKind::Workflow);
         let mut tx = self.store.begin().await?;
         let asset = Store::asset_get_in(&mut tx, &seen.id).await?.ok_or_else(|| asset_not_found(&seen.id))?;
@@ -367,48 +420,14 @@ impl AppState {
         if matches!(asset.state, AssetState::Wiping | AssetState::Provisioning) {
             return Err(Self::busy(&asset, None));
         }
-        let row = WorkflowRow {
-            id: id.clone(),
-            asset_id: asset.id.clone(),
-            kind: kind.as_str().into(),
-            state: WorkflowState::Pending.as_str().into(),
-            params: params.to_string(),
-            current_step: 0,
-            from_state: asset.state.as_str().into(),
-            created_by: format!("{}:{}", actor.kind(), actor.name().unwrap_or("-")),
-            error: None,
-            certificate: None,
-            cancel_requested: 0,
-            next_run_at: 0,
-            created_at: now.clone(),
-            updated_at: now.clone(),
-            finished_at: None,
-        };
-        let step_rows: Vec<StepRow> = steps
-            .iter()
-            .enumerate()
-            .map(|(i, s)| StepRow {
-                workflow_id: id.clone(),
-                idx: i as i64,
-                kind: s.kind().into(),
-                step: serde_json::to_string(s).unwrap_or_default(),
-                status: StepStatus::Pending.as_str().into(),
-                attempts: 0,
-                started_at: None,
-                finished_at: None,
-                log: "[]".into(),
-                result: None,
-                error: None,
-                lease_owner: None,
-                lease_until: None,
-            })
-            .collect();
-        Store::workflow_insert(&mut tx, &row, &step_rows).await.map_err(|e| {
-            if crate::store::is_unique_violation(&e, "workflows") { Self::busy(&asset, None) } else { e.into() }
-        })?;
+        let (row, step_rows) = insert_workflow_in(&mut tx, actor, &id, &asset.id, asset.state.as_str(), kind, &params, &steps)
+            .await
+            .map_err(|e| {
+                if crate::store::is_unique_violation(&e, "workflows") { Self::busy(&asset, None) } else { e.into() }
+            })?;
         let event = match kind {
             WorkflowKind::Wipe => LifecycleEvent::WipeStarted,
-            WorkflowKind::Provision => LifecycleEvent::ProvisionStarted,
+            _ => LifecycleEvent::ProvisionStarted,
         };
         lifecycle::transition(&mut tx, actor, &asset, event, &format!("{kind} workflow {id} started"), Some(&id))
             .await?;
@@ -512,10 +531,13 @@ impl AppState {
     /// Resumes a failed workflow from its failed step (which runs again: this is the explicit
     /// retry a destructive step whose outcome was unknown waits for).
     pub async fn workflow_retry(&self, actor: &Actor, id: &str) -> Result<WorkflowView> {
-        actor.require(Scope::AssetsWrite)?;
         let (w, _) = self.workflow_rows(id).await?;
-        let asset = self.store.asset_get(&w.asset_id).await?.ok_or_else(|| asset_not_found(&w.asset_id))?;
         let kind: WorkflowKind = w.kind.parse().map_err(Error::internal)?;
+        if kind == WorkflowKind::ClusterCreate {
+            return self.cluster_workflow_retry(actor, w).await;
+        }
+        actor.require(Scope::AssetsWrite)?;
+        let asset = self.store.asset_get(&w.asset_id).await?.ok_or_else(|| asset_not_found(&w.asset_id))?;
         let action = if kind == WorkflowKind::Wipe { Action::Wipe } else { Action::Provision };
         self.guard(actor, action, GuardSubject::Asset(policy_subject(&asset))).await?;
         let mut tx = self.store.begin().await?;
@@ -555,6 +577,36 @@ impl AppState {
         tx.commit().await?;
         self.workflow_wake.notify_one();
         let (w, steps) = self.workflow_rows(id).await?;
+        Ok(view(w, steps))
+    }
+
+    /// Retrying a cluster workflow (its subject is the cluster): the cluster is `creating` again.
+    async fn cluster_workflow_retry(&self, actor: &Actor, w: WorkflowRow) -> Result<WorkflowView> {
+        actor.require(Scope::ClustersWrite)?;
+        let mut tx = self.store.begin().await?;
+        let w = Store::workflow_get_in(&mut tx, &w.id).await?.ok_or_else(|| workflow_not_found(&w.id))?;
+        if w.state != WorkflowState::Failed.as_str() {
+            return Err(Error::conflict(
+                "WORKFLOW_NOT_FAILED",
+                format!("workflow {} is {}: only a failed workflow can be retried", w.id, w.state),
+                Some(json!({"state": w.state})),
+            ));
+        }
+        let now = now_rfc3339();
+        if !Store::workflow_retry(&mut tx, &w.id, w.current_step, &now).await? {
+            return Err(Error::conflict("WORKFLOW_CHANGED", "the workflow changed meanwhile: retry", None));
+        }
+        Store::cluster_set_state(&mut tx, &w.asset_id, "creating", Some("pending"), &now).await?;
+        audit::append(
+            &mut tx,
+            actor,
+            Event::new("workflow.retry", "workflow", &w.id)
+                .with_details(json!({"cluster_id": w.asset_id, "kind": w.kind, "from_step": w.current_step})),
+        )
+        .await?;
+        tx.commit().await?;
+        self.workflow_wake.notify_one();
+        let (w, steps) = self.workflow_rows(&w.id).await?;
         Ok(view(w, steps))
     }
 

@@ -141,6 +141,24 @@ pub struct AgentScript<'a> {
     pub initrd_name: &'a str,
 }
 
+/// Talos's kernel arguments for 1.13 amd64 (`talos.config=` is added by the template).
+pub const TALOS_KERNEL_ARGS: &str = "talos.platform=metal console=tty0 init_on_alloc=1 slab_nomerge pti=on \
+    consoleblank=0 nvme_core.io_timeout=4294967295 printk.devkmsg=on selinux=1 module.sig_enforce=1 \
+    proc_mem.force_override=never initrd=initramfs.xz";
+
+#[derive(Template)]
+#[template(path = "boot/talos.ipxe", escape = "none")]
+pub struct TalosScript<'a> {
+    pub base: &'a str,
+    pub asset: &'a str,
+    pub hostname: &'a str,
+    pub reason: &'a str,
+    pub self_url: &'a str,
+    /// `v1.13.9`: the directory under `images/talos/`.
+    pub version: &'a str,
+    pub args: &'a str,
+}
+
 #[derive(Template)]
 #[template(path = "boot/exit.ipxe", escape = "none")]
 pub struct ExitScript<'a> {

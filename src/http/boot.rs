@@ -27,6 +27,74 @@ pub fn router() -> Router<App> {
         .route("/pxe/{*path}", get(pxe_file))
         .route("/images/{*path}", get(image_file))
         .route("/boot/report", axum::routing::post(report))
+        .route("/talos/config", get(talos_config))
+}
+
+/// `GET /talos/config?uuid=<SMBIOS UUID>`: a Talos node's machine config (gzip when asked), only
+/// to the cluster member whose UUID it is and only while its install runs; 404 to anyone else.
+/// Talos retries any non-200 for hours, so "not yet" and "never" look the same to it.
+async fn talos_config(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let request = describe(&method, &uri);
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or_default();
+    let uuid = pairs.iter().find(|(k, _)| k == "uuid").map(|(_, v)| v.trim().to_string()).unwrap_or_default();
+    let peer_mac = mac_of_peer(&app, peer);
+    let record = |response: &str, reason: String| {
+        app.boot.journal.record(BootEvent {
+            source: Source::Http,
+            mac: peer_mac,
+            ip: Some(peer.ip()),
+            request: request.clone(),
+            response: response.into(),
+            reason,
+        });
+    };
+    let not_found = || (StatusCode::NOT_FOUND, [(header::CACHE_CONTROL, "no-store")], "no machine config for this machine\n").into_response();
+    match app.talos_machine_config(&uuid, Some(peer.ip()), peer_mac).await {
+        Ok(Some(text)) => {
+            record("200 Talos machine config", format!("config for uuid {uuid}"));
+            let gzip = headers
+                .get(header::ACCEPT_ENCODING)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.split(',').any(|e| e.split(';').next().is_some_and(|e| e.trim() == "gzip")));
+            let mut h = vec![
+                (header::CONTENT_TYPE, "application/yaml"),
+                (header::CACHE_CONTROL, "no-store"),
+                (header::VARY, "Accept-Encoding"),
+            ];
+            let body = if gzip {
+                let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                match std::io::Write::write_all(&mut enc, text.as_bytes()).and_then(|()| enc.finish()) {
+                    Ok(z) => {
+                        h.push((header::CONTENT_ENCODING, "gzip"));
+                        z
+                    }
+                    Err(_) => text.into_bytes(),
+                }
+            } else {
+                text.into_bytes()
+            };
+            let mut resp = (StatusCode::OK, body).into_response();
+            for (k, v) in h {
+                resp.headers_mut().insert(k, axum::http::HeaderValue::from_static(v));
+            }
+            resp
+        }
+        Ok(None) => {
+            record("404 no config", format!("uuid `{}` is no member being installed", uuid.chars().filter(|c| c.is_ascii_graphic()).take(40).collect::<String>()));
+            not_found()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "talos config");
+            record("503 error", "the appliance could not render the config".into());
+            (StatusCode::SERVICE_UNAVAILABLE, "try again\n").into_response()
+        }
+    }
 }
 
 const SCRIPT_TYPE: &str = "text/plain; charset=utf-8";

@@ -28,6 +28,8 @@ pub enum IdKind {
     Workflow,
     /// An OS image in the images registry.
     Image,
+    /// A Talos cluster.
+    Cluster,
 }
 
 impl IdKind {
@@ -49,6 +51,7 @@ impl IdKind {
             IdKind::Event => "evt",
             IdKind::Workflow => "wf",
             IdKind::Image => "img",
+            IdKind::Cluster => "cls",
         }
     }
 }

@@ -195,6 +195,18 @@ impl Store {
         }
     }
 
+    /// The asset with this SMBIOS UUID (lowercase, as stored).
+    pub async fn asset_by_uuid(&self, uuid: &str) -> Result<Option<AssetRow>, sqlx::Error> {
+        let owner: Option<String> = sqlx::query_scalar("SELECT id FROM assets WHERE smbios_uuid = $1")
+            .bind(uuid)
+            .fetch_optional(&self.pool)
+            .await?;
+        match owner {
+            Some(id) => self.asset_get(&id).await,
+            None => Ok(None),
+        }
+    }
+
     pub async fn asset_get_in(conn: &mut AnyConnection, id: &str) -> Result<Option<AssetRow>, sqlx::Error> {
         let sql = format!("SELECT {COLUMNS} FROM assets WHERE id = $1");
         sqlx::query_as::<_, RawAsset>(sqlx::AssertSqlSafe(sql))

@@ -7,6 +7,7 @@ pub mod api_keys;
 pub mod assets;
 pub mod audit;
 pub mod boot_events;
+pub mod clusters;
 pub mod devices;
 pub mod dhcp_leases;
 pub mod images;

@@ -425,6 +425,13 @@ impl Store {
     }
 
     /// The cluster an asset belongs to, if any.
+    pub async fn asset_cluster_in(conn: &mut AnyConnection, asset_id: &str) -> Result<Option<String>, sqlx::Error> {
+        sqlx::query_scalar("SELECT cluster_id FROM cluster_members WHERE asset_id = $1")
+            .bind(asset_id)
+            .fetch_optional(conn)
+            .await
+    }
+
     pub async fn asset_cluster(&self, asset_id: &str) -> Result<Option<String>, sqlx::Error> {
         sqlx::query_scalar("SELECT cluster_id FROM cluster_members WHERE asset_id = $1")
             .bind(asset_id)

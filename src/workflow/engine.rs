@@ -83,6 +83,10 @@ fn step_deadline(app: &AppState, step: &Step) -> Duration {
         Step::WaitForAgent => app.config.workflows.agent_timeout + Duration::from_secs(60),
         Step::Wipe { .. } | Step::WriteImage { .. } => Duration::from_secs(24 * 3600),
         Step::WaitForInstall => Duration::from_secs(45 * 60),
+        // These end themselves at their configured limits, with what they last saw.
+        Step::WaitForTalosInstall => app.config.talos.install_timeout + Duration::from_secs(60),
+        Step::Bootstrap => app.config.talos.bootstrap_timeout + Duration::from_secs(60),
+        Step::WaitForClusterNodes => Duration::from_secs(24 * 3600),
         _ => Duration::from_secs(15 * 60),
     }
 }
@@ -298,6 +302,10 @@ impl Holder<'_> {
         if let Some(asset) = Store::asset_get_in(tx, &self.wf.asset_id).await? {
             lifecycle::transition(tx, &Actor::system(), &asset, event, "workflow finished", Some(&self.wf.id)).await?;
         }
+        if self.wf.kind == WorkflowKind::ClusterCreate.as_str() {
+            Store::cluster_set_state(tx, &self.wf.asset_id, "ready", None, now).await?;
+            cluster_event(tx, &self.wf.asset_id, "cluster.ready", json!({"workflow_id": self.wf.id})).await?;
+        }
         audit::append(
             tx,
             &Actor::system(),
@@ -336,6 +344,11 @@ impl Holder<'_> {
                 Some(&self.wf.id),
             )
             .await?;
+        }
+        if self.wf.kind == WorkflowKind::ClusterCreate.as_str() {
+            Store::cluster_set_state(tx, &self.wf.asset_id, "failed", None, now).await?;
+            cluster_event(tx, &self.wf.asset_id, "cluster.fail", json!({"workflow_id": self.wf.id, "error": error}))
+                .await?;
         }
         audit::append(
             tx,
@@ -377,7 +390,10 @@ pub async fn finish_cancelled(
     Store::steps_close_rest(tx, &wf.id, from, StepStatus::Cancelled.as_str()).await?;
     Store::workflow_advance(tx, &wf.id, from, WorkflowState::Cancelled.as_str(), 0, None, &now).await?;
     let steps = Store::workflow_steps_in(tx, &wf.id).await?;
-    let touched_disks = steps.iter().any(|s| matches!(s.kind.as_str(), "wipe" | "write_image") && s.attempts > 0);
+    // A Talos node that got as far as waiting for its install may have written its disk.
+    let touched_disks = steps
+        .iter()
+        .any(|s| matches!(s.kind.as_str(), "wipe" | "write_image" | "wait_for_talos_install") && s.attempts > 0);
     let back: Option<AssetState> = if touched_disks { None } else { wf.from_state.parse().ok() };
     if let Some(asset) = Store::asset_get_in(tx, &wf.asset_id).await?
         && matches!(asset.state, AssetState::Wiping | AssetState::Provisioning)
@@ -390,6 +406,10 @@ pub async fn finish_cancelled(
         lifecycle::transition(tx, &Actor::system(), &asset, LifecycleEvent::WorkflowCancelled(back), why, Some(&wf.id))
             .await?;
     }
+    if wf.kind == WorkflowKind::ClusterCreate.as_str() {
+        Store::cluster_set_state(tx, &wf.asset_id, "failed", None, &now).await?;
+        cluster_event(tx, &wf.asset_id, "cluster.fail", json!({"workflow_id": wf.id, "cancelled": true})).await?;
+    }
     audit::append(
         tx,
         &Actor::system(),
@@ -397,5 +417,16 @@ pub async fn finish_cancelled(
             .with_details(json!({"asset_id": wf.asset_id, "kind": wf.kind, "state": "cancelled"})),
     )
     .await?;
+    Ok(())
+}
+
+/// A cluster's state change, in the audit log (and so on the event stream and to webhooks).
+async fn cluster_event(
+    tx: &mut sqlx::AnyConnection,
+    cluster_id: &str,
+    action: &str,
+    details: serde_json::Value,
+) -> Result<(), crate::error::Error> {
+    audit::append(tx, &Actor::system(), Event::new(action, "cluster", cluster_id).with_details(details)).await?;
     Ok(())
 }

@@ -170,7 +170,7 @@ impl Ctx<'_> {
 
     /// Whether this step comes before the machine is in the agent (the power-up half).
     fn before_agent(&self) -> bool {
-        self.steps[self.idx..].iter().any(|s| s.kind == "wait_for_agent")
+        self.steps[self.idx..].iter().any(|s| matches!(s.kind.as_str(), "wait_for_agent" | "wait_for_talos_install"))
     }
 }
 
@@ -184,6 +184,9 @@ pub async fn run(ctx: &Ctx<'_>, step: &Step) -> StepOutcome {
         Step::SetBootDisk => set_boot_disk(ctx).await,
         Step::Reboot => reboot(ctx).await,
         Step::WaitForInstall => wait_for_install(ctx).await,
+        Step::WaitForTalosInstall => super::talos::wait_for_install(ctx).await,
+        Step::WaitForClusterNodes => super::talos::wait_for_nodes(ctx).await,
+        Step::Bootstrap => super::talos::bootstrap(ctx).await,
     };
     out.unwrap_or_else(StepOutcome::Fail)
 }
@@ -200,7 +203,9 @@ async fn power_up(ctx: &Ctx<'_>, step: &Step) -> Result<StepOutcome, Failure> {
     {
         return Ok(StepOutcome::Skipped(why["skipped"].as_str().unwrap_or(AGENT_RUNS).to_string()));
     }
+    // A Talos install must reboot into the Talos PXE boot even when the agent runs.
     if earlier.is_none()
+        && ctx.kind != WorkflowKind::TalosInstall
         && let Some(agent) = ctx.agent_alive().await?
     {
         return Ok(StepOutcome::Skipped(format!("{AGENT_RUNS} ({})", agent.address)));

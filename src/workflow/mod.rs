@@ -1,7 +1,8 @@
 //! Workflows: what the appliance does to a machine (wipe it, provision it), as a persisted,
 //! ordered list of typed steps that survives the appliance's own crashes and never repeats a
 //! destructive step. `plan` says which steps, `engine` claims and records them, `exec` runs
-//! each, `certificate` signs the evidence of a wipe, `disk_choice` picks the target disk.
+//! each, `certificate` signs the evidence of a wipe, `disk_choice` picks the target disk, `talos`
+//! holds the Talos install and cluster bootstrap steps.
 
 pub mod certificate;
 pub mod disk_choice;
@@ -10,6 +11,7 @@ pub mod exec;
 pub mod log;
 pub mod plan;
 pub mod step;
+pub mod talos;
 
 pub use step::{DiskHint, ImageSource, Step, StepStatus, WorkflowKind, WorkflowState};
 

@@ -29,6 +29,17 @@ pub fn provision(image: ImageSource, wipe: Option<WipeMethod>) -> Vec<Step> {
     steps
 }
 
+/// A Talos node: power-cycle into the Talos PXE boot (the boot script serves Talos's kernel
+/// while the asset is a member not yet installed), then wait for the install to complete.
+pub fn talos_install() -> Vec<Step> {
+    vec![Step::PowerOff, Step::SetBootPxe, Step::PowerOn, Step::WaitForTalosInstall]
+}
+
+/// The cluster: every member installed, then the one bootstrap call.
+pub fn cluster_create() -> Vec<Step> {
+    vec![Step::WaitForClusterNodes, Step::Bootstrap]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -48,6 +48,13 @@ pub enum Step {
     SetBootDisk,
     Reboot,
     WaitForInstall,
+    /// A Talos node: its config fetched, the PXE boot after it (installed), then apid on :50000
+    /// at the node's static address.
+    WaitForTalosInstall,
+    /// The cluster workflow: every member's talos_install workflow succeeded.
+    WaitForClusterNodes,
+    /// `machine.MachineService/Bootstrap` on the first control plane, once.
+    Bootstrap,
 }
 
 impl Step {
@@ -63,6 +70,9 @@ impl Step {
             Step::SetBootDisk => "set_boot_disk",
             Step::Reboot => "reboot",
             Step::WaitForInstall => "wait_for_install",
+            Step::WaitForTalosInstall => "wait_for_talos_install",
+            Step::WaitForClusterNodes => "wait_for_cluster_nodes",
+            Step::Bootstrap => "bootstrap",
         }
     }
 
@@ -110,8 +120,14 @@ macro_rules! string_enum {
 }
 
 string_enum!(
-    /// What a workflow does to its asset.
-    WorkflowKind { Wipe => "wipe", Provision => "provision" }
+    /// What a workflow does: to its asset (wipe, provision, talos_install) or to a cluster
+    /// (cluster_create: wait for the members, bootstrap; its `asset_id` is the cluster's id).
+    WorkflowKind {
+        Wipe => "wipe",
+        Provision => "provision",
+        TalosInstall => "talos_install",
+        ClusterCreate => "cluster_create",
+    }
 );
 
 string_enum!(
