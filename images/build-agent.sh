@@ -11,10 +11,11 @@
 #
 # Reproducible: the same kernel, busybox, script and agent sources give the same bytes (fixed
 # timestamps and owners, a sorted cpio, gzip -n: images/lib/kernel.sh, shared with the lab's
-# images; the agent is built with its paths remapped, symbols stripped and no build id). Cached:
-# images/agent/stamp records the kernel version and the sha256 of this script, images/lib/kernel.sh,
-# busybox and the agent binary; when none changed the script exits after the
-# (no-op) cargo build. CARGO_TARGET_DIR defaults to ~/.cache/ironbay/target as in scripts/test.sh.
+# images; the agent is built with its paths remapped, symbols stripped and no build id:
+# images/lib/static-bin.sh). Cached: images/agent/stamp records the kernel version and the sha256
+# of this script, images/lib/kernel.sh, images/lib/static-bin.sh, busybox and the agent binary;
+# when none changed the script exits after the (no-op) cargo build. CARGO_TARGET_DIR defaults to
+# ~/.cache/ironbay/target as in scripts/test.sh.
 # Times on 2 busy cores: the agent's first (cold) release build ~8 min; with it built, the image
 # ~10 s; nothing changed, ~1 s.
 set -euo pipefail
@@ -32,42 +33,16 @@ LIB=$(dirname "$0")/lib/kernel.sh
 kernel_find
 busybox_check
 
-# The agent, static. RUSTFLAGS with an explicit --target apply to the target's crates only, so
-# build scripts and proc-macros build as usual. Cargo's home and the target dir are remapped in
-# Rust and C code alike (the workspace's own sources are passed to rustc as relative paths, so
-# nothing names the clone: every clone shares the cache with the same flags), symbols are stripped
-# and there is no build id: two builds of the same sources give the same binary.
-CH=${CARGO_HOME:-$HOME/.cargo}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ironbay/target}"
-TD=$(mkdir -p "$CARGO_TARGET_DIR" && cd "$CARGO_TARGET_DIR" && pwd -P)
-TRIPLE=x86_64-unknown-linux-gnu
-export RUSTFLAGS="-C target-feature=+crt-static -C strip=symbols -C link-arg=-Wl,--build-id=none --remap-path-prefix=$CH=/cargo --remap-path-prefix=$TD=/target"
-export CFLAGS_x86_64_unknown_linux_gnu="-ffile-prefix-map=$CH=/cargo -ffile-prefix-map=$TD=/target"
-# Cargo decides a workspace crate is fresh by comparing its sources' mtimes with the last build's,
-# wherever that build's sources were: after another clone built the agent into this shared target
-# dir, this clone's older files would pass for built. So when the clone changes, the two workspace
-# crates are rebuilt (their dependencies stay cached).
-REPO=$(pwd -P)
-MARK=$TD/$TRIPLE/agent/.ironbay-agent-clone
-if [[ -f $MARK && $(cat "$MARK") != "$REPO" ]]; then
-    cargo clean --profile agent --target "$TRIPLE" -p ironbay-agent -p ironbay-wire
-fi
-# Profile `agent` (Cargo.toml): release without LTO and with more codegen units, so a cold build
-# (which CI's lab tests pay) stays short.
-cargo build --profile agent --locked -p ironbay-agent --target "$TRIPLE"
-echo "$REPO" > "$MARK"
-AGENT=$CARGO_TARGET_DIR/$TRIPLE/agent/ironbay-agent
-# ldd (libc-bin, always there) says "statically linked" (static-pie) or "not a dynamic executable".
-LDD=$(ldd "$AGENT" 2>&1 || true)
-if [[ $LDD != *"statically linked"* && $LDD != *"not a dynamic executable"* ]]; then
-    echo "ironbay-agent is not statically linked:" >&2
-    echo "$LDD" >&2
-    exit 1
-fi
+# The agent, static, reproducible (images/lib/static-bin.sh).
+BLIB=$(dirname "$SELF")/lib/static-bin.sh
+# shellcheck source=lib/static-bin.sh
+. "$BLIB"
+static_build ironbay-agent ironbay-agent ironbay-agent ironbay-wire
+AGENT=$STATIC_BIN
 BUILT=$(date +%s.%N)
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
-STAMP="$KVER $(sha "$SELF") $(sha "$LIB") $(sha /bin/busybox) $(sha "$AGENT")"
+STAMP="$KVER $(sha "$SELF") $(sha "$LIB") $(sha "$BLIB") $(sha /bin/busybox) $(sha "$AGENT")"
 if [[ -f $OUT/stamp && $(cat "$OUT/stamp") == "$STAMP" && -s $OUT/initrd.img && -s $OUT/vmlinuz ]]; then
     echo "agent image up to date (kernel $KVER, agent $(sha "$AGENT" | cut -c1-12))"
     exit 0

@@ -1,5 +1,7 @@
+# shellcheck shell=bash
 # Sourced (not run) by the scripts that build a busybox initramfs around Debian's kernel:
-# images/build-agent.sh, tests/lab/build-disk-image.sh and tests/lab/build-test-initramfs.sh.
+# images/build-agent.sh, tests/lab/build-disk-image.sh, tests/lab/build-test-initramfs.sh and
+# tests/lab/build-talos-standin.sh.
 # One place says where the kernel and its modules are and how an initramfs is packed
 # reproducibly, so the images agree on the kernel they boot.
 #
@@ -9,9 +11,13 @@
 #   busybox_install STAGE       STAGE/bin/busybox and a symlink per applet
 #   kernel_modules STAGE MOD... the modules and their dependencies (those this kernel lacks are
 #                               skipped) under STAGE/lib/modules/KVER, with depmod's indexes
-#   initramfs_pack STAGE FILE   STAGE as a gzip'd newc cpio in FILE (written atomically), the
+#   initramfs_pack STAGE FILE [xz]
+#                               STAGE as a gzip'd newc cpio in FILE (written atomically), the
 #                               same bytes for the same tree: fixed mtimes and owners, sorted
-#                               names, gzip without name or time
+#                               names, gzip without name or time; with xz, xz-compressed instead
+#                               (single-threaded, so reproducible; CRC32 check, the one the
+#                               kernel's decompressor verifies; a 16 MiB dictionary, which the
+#                               kernel allocates while unpacking, where -9 would ask 64 MiB)
 
 kernel_find() {
     local pkg
@@ -52,8 +58,9 @@ kernel_modules() {
 }
 
 initramfs_pack() {
-    local stage=$1 file=$2
+    local stage=$1 file=$2 compress=(gzip -9 -n)
+    if [[ ${3:-} == xz ]]; then compress=(xz -T1 --check=crc32 "--lzma2=preset=9,dict=16MiB"); fi
     find "$stage" -exec touch -h -d @0 {} +
-    (cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet --reproducible | gzip -9 -n) > "$file.tmp"
+    (cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet --reproducible | "${compress[@]}") > "$file.tmp"
     mv "$file.tmp" "$file"
 }

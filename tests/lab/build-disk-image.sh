@@ -15,10 +15,10 @@
 # The last line on stdout is `sha256 <hex of OUT.img>`.
 #
 # No loop devices and no mounts: sfdisk, mkfs.fat --offset, mtools and `syslinux --offset` all
-# work on the image file, so it runs anywhere. Reproducible: the same kernel, busybox, syslinux,
-# scripts (this one, udhcpc.script, images/lib/kernel.sh) and URL give the same bytes (fixed disk
-# id and volume serial, mkfs.fat --invariant, SOURCE_DATE_EPOCH for mtools' and syslinux's
-# directory entries, a sorted cpio, gzip -n). ~2 s; the image is 13 MiB (9 MiB zstd).
+# work on the image file, so it runs anywhere (images/lib/disk.sh). Reproducible: the same
+# kernel, busybox, syslinux, scripts (this one, udhcpc.script, images/lib/{kernel,disk}.sh) and
+# URL give the same bytes (fixed disk id and volume serial, mkfs.fat --invariant,
+# SOURCE_DATE_EPOCH for mtools' and syslinux's directory entries, a sorted cpio, gzip -n). ~2 s; the image is 13 MiB (9 MiB zstd).
 set -euo pipefail
 usage="usage: build-disk-image.sh OUT.img REPORT_URL"
 OUT=${1:?$usage}
@@ -32,12 +32,11 @@ export SOURCE_DATE_EPOCH=946684800
 LIB=$(dirname "$0")/../../images/lib/kernel.sh
 # shellcheck source=../../images/lib/kernel.sh
 . "$LIB"
+DLIB=$(dirname "$0")/../../images/lib/disk.sh
+# shellcheck source=../../images/lib/disk.sh
+. "$DLIB"
 kernel_find
-for tool in sfdisk mkfs.fat mcopy syslinux; do
-    command -v "$tool" > /dev/null || { echo "$tool missing (packages fdisk dosfstools mtools syslinux)" >&2; exit 1; }
-done
-MBR=/usr/lib/syslinux/mbr/mbr.bin
-[[ -r $MBR ]] || { echo "$MBR missing (package syslinux-common)" >&2; exit 1; }
+syslinux_check
 START=$(date +%s.%N)
 
 WORK=$(mktemp -d)
@@ -100,42 +99,8 @@ FILES=$WORK/files
 mkdir -p "$FILES"
 initramfs_pack "$STAGE" "$FILES/initrd.img"
 cp "$KERNEL" "$FILES/vmlinuz"
-# SYSLINUX: no prompt, no menu (nothing past ldlinux.c32 is needed), its own output on the serial
-# port too.
-cat > "$FILES/syslinux.cfg" <<EOF
-SERIAL 0 115200
-PROMPT 0
-TIMEOUT 0
-DEFAULT disk
-LABEL disk
-  LINUX /vmlinuz
-  INITRD /initrd.img
-  APPEND console=ttyS0,115200 ironbay.report=$URL
-EOF
-touch -d "@$SOURCE_DATE_EPOCH" "$FILES"/*
-
-# Layout: MBR, the partition at 1 MiB, sized for the files plus 2 MiB (FAT, SYSLINUX, slack),
-# rounded up to whole MiB.
-MIB=1048576
-CONTENT=$(cat "$FILES"/* | wc -c)
-PART_MIB=$(( (CONTENT + MIB - 1) / MIB + 2 ))
-SIZE=$(( (PART_MIB + 1) * MIB ))
 IMG=$WORK/disk.img
-truncate -s "$SIZE" "$IMG"
-sfdisk -q --no-reread --no-tell-kernel "$IMG" <<EOF
-label: dos
-label-id: 0x1b0a7d15
-unit: sectors
-start=2048, size=$(( PART_MIB * 2048 )), type=e, bootable
-EOF
-mkfs.fat --invariant -F 16 -n IRONBAYDISK -i 1b0a7d15 -h 2048 --offset=2048 "$IMG" $(( PART_MIB * 1024 )) > /dev/null
-export MTOOLS_SKIP_CHECK=1
-# Fixed order, so the clusters each file gets are the same on every build.
-for f in syslinux.cfg initrd.img vmlinuz; do
-    mcopy -m -i "$IMG@@$MIB" "$FILES/$f" "::$f"
-done
-syslinux --install --offset "$MIB" "$IMG"
-dd if="$MBR" of="$IMG" bs=440 count=1 conv=notrunc status=none
+syslinux_disk "$FILES" "$IMG" IRONBAYDISK 1b0a7d15 "console=ttyS0,115200 ironbay.report=$URL"
 
 mkdir -p "$(dirname "$OUT")"
 mv "$IMG" "$OUT.tmp"
