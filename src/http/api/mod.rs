@@ -7,6 +7,7 @@ pub mod assets;
 pub mod audit;
 pub mod auth;
 pub mod boot_events;
+pub mod clusters;
 pub mod devices;
 pub mod health;
 pub mod images;
