@@ -44,6 +44,7 @@ enum Id {
     Webhook,
     Image,
     Workflow,
+    Cluster,
 }
 
 struct Op {
@@ -151,6 +152,12 @@ const OPS: &[Op] = &[
     op("DELETE", "/api/v1/images/{id}", Access::Scope("assets:write"), Id::Image, false),
     // The body is the image's raw bytes, not JSON.
     op("PUT", "/api/v1/images/{id}/content", Access::Scope("assets:write"), Id::Image, false),
+    op("GET", "/api/v1/clusters", Access::Scope("clusters:read"), Id::None, false),
+    op("POST", "/api/v1/clusters", Access::Scope("clusters:write"), Id::None, true),
+    op("GET", "/api/v1/clusters/{id}", Access::Scope("clusters:read"), Id::Cluster, false),
+    op("DELETE", "/api/v1/clusters/{id}", Access::Scope("clusters:write"), Id::Cluster, false),
+    op("GET", "/api/v1/clusters/{id}/kubeconfig", Access::Scope("clusters:read"), Id::Cluster, false),
+    op("GET", "/api/v1/clusters/{id}/talosconfig", Access::Scope("clusters:read"), Id::Cluster, false),
 ];
 
 impl Op {
@@ -177,6 +184,7 @@ impl Op {
             Id::Webhook => "whk_0000000000000000",
             Id::Image => "img_0000000000000000",
             Id::Workflow => "wf_0000000000000000",
+            Id::Cluster => "cls_0000000000000000",
         };
         self.path.replace("{id}", id).replace("{address}", "10.213.0.10")
     }
@@ -215,6 +223,8 @@ impl Op {
                 json!({"image": {"url": "http://127.0.0.1:9/a.raw", "sha256": "0".repeat(64)}})
             }
             ("POST", "/api/v1/assets/{id}/wipe") => json!({"method": "quick", "confirm": "doc"}),
+            ("POST", "/api/v1/clusters") => json!({"name": "doc", "type": "bare_metal", "gateway": "10.213.0.1",
+                "controlPlanes": [{"assetId": "ast_0000000000000000", "ip": "10.213.0.10", "subnet": "24"}]}),
             ("POST", "/api/v1/assets/{id}/power") => json!({"action": "status-please"}),
             ("POST", "/api/v1/assets/{id}/rescue") => {
                 json!({"public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJL4FLRQ5xdLCFKIvos7U7kqC4bflgoFiVbWk6XVEF+e doc"})

@@ -325,6 +325,18 @@ fn routes() -> Vec<Route> {
         Route::new(M::GET, "/api/v1/workflows/{id}/certificate", Some("workflows:read"), false, 404)
             .target(Target::Missing("wf_0000000000000000")),
         Route::new(M::GET, "/api/v1/wipe-certificates/public-key", Some("workflows:read"), false, 200),
+        // Clusters: a body that fails validation after the permission check (nothing is built).
+        Route::new(M::POST, "/api/v1/clusters", Some("clusters:write"), false, 422)
+            .body(|_| Some(json!({"name": "matrix", "type": "civo_stack", "controlPlanes": []}))),
+        Route::new(M::GET, "/api/v1/clusters", Some("clusters:read"), false, 200),
+        Route::new(M::GET, "/api/v1/clusters/{id}", Some("clusters:read"), false, 404)
+            .target(Target::Missing("cls_0000000000000000")),
+        Route::new(M::DELETE, "/api/v1/clusters/{id}", Some("clusters:write"), false, 404)
+            .target(Target::Missing("cls_0000000000000000")),
+        Route::new(M::GET, "/api/v1/clusters/{id}/kubeconfig", Some("clusters:read"), false, 404)
+            .target(Target::Missing("cls_0000000000000000")),
+        Route::new(M::GET, "/api/v1/clusters/{id}/talosconfig", Some("clusters:read"), false, 404)
+            .target(Target::Missing("cls_0000000000000000")),
     ]
 }
 

@@ -531,6 +531,7 @@ impl AppState {
     /// Resumes a failed workflow from its failed step (which runs again: this is the explicit
     /// retry a destructive step whose outcome was unknown waits for).
     pub async fn workflow_retry(&self, actor: &Actor, id: &str) -> Result<WorkflowView> {
+        actor.require(Scope::AssetsWrite).or_else(|_| actor.require(Scope::ClustersWrite))?;
         let (w, _) = self.workflow_rows(id).await?;
         let kind: WorkflowKind = w.kind.parse().map_err(Error::internal)?;
         if kind == WorkflowKind::ClusterCreate {
