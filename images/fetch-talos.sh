@@ -12,6 +12,9 @@
 #   replaces https://github.com/siderolabs/talos/releases/download, for a site's own mirror laid
 #   out as <base>/<vVERSION>/<file>)
 #
+# IRONBAY_TALOS_DIR=<dir> mirrors into <dir>/<vVERSION>/ instead (an appliance whose
+# boot.images_dir is elsewhere serves <images_dir>/talos/).
+#
 # Idempotent: when images/talos/<vVERSION>/ is there and verifies, it says so and exits 0. The
 # files land in a temporary directory next to the target and move into place only once verified,
 # so there is never a half-mirrored version directory; on a checksum mismatch they are deleted and
@@ -42,7 +45,7 @@ if [[ -n $FROM ]]; then
     FROM=$(realpath "$FROM")
 fi
 FILES=(vmlinuz-amd64 initramfs-amd64.xz)
-BASE=$(dirname "$SELF")/talos
+BASE=${IRONBAY_TALOS_DIR:-$(dirname "$SELF")/talos}
 TARGET=$BASE/$VERSION
 
 # verify DIR: DIR holds both files and a sha256sum.txt with exactly their two lines, which match.
