@@ -314,6 +314,13 @@ impl AppState {
                 Some(serde_json::json!({"state": row.state})),
             ));
         }
+        if let Some(cluster) = Store::asset_cluster_in(&mut tx, id).await? {
+            return Err(Error::conflict(
+                "ASSET_IN_CLUSTER",
+                format!("asset {id} is a member of cluster {cluster}: delete the cluster first"),
+                Some(serde_json::json!({"cluster_id": cluster})),
+            ));
+        }
         Store::asset_delete(&mut tx, id).await?;
         audit::append(
             &mut tx,
