@@ -99,6 +99,15 @@ async fn play_node(app: &Appliance, mac: &str, uuid: &str, failures: Preconditio
     (running, text)
 }
 
+/// The documents of a multi-document machine config.
+fn docs(text: &str) -> Vec<Value> {
+    text.split("\n---").map(|d| yaml_serde::from_str(d).expect("a YAML document")).collect()
+}
+
+fn kind<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
+    docs.iter().find(|d| d["kind"] == kind).unwrap_or_else(|| panic!("no {kind} document"))
+}
+
 fn run_ok(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     assert!(out.status.success(), "{cmd:?}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -164,20 +173,21 @@ async fn a_cluster_is_built_bootstrapped_and_deleted() {
     let (cp_node, cp_config) = play_node(&app, &cp_mac, &cp_uuid, PreconditionFailures::Count(3)).await;
     let (wk_node, wk_config) = play_node(&app, &wk_mac, &wk_uuid, PreconditionFailures::Count(3)).await;
     // What each node was told: its role, static address, install disk, mirrors, NTP, discovery.
-    let cp_doc: Value = yaml_serde::from_str(cp_config.split("\n---").next().unwrap()).unwrap();
-    assert_eq!(cp_doc["machine"]["type"], "controlplane");
-    assert_eq!(cp_doc["machine"]["install"]["disk"], "/dev/vda");
-    assert_eq!(cp_doc["machine"]["network"]["interfaces"][0]["addresses"][0], "127.0.20.10/24");
-    assert_eq!(cp_doc["machine"]["network"]["interfaces"][0]["routes"][0]["gateway"], "127.0.20.1");
-    assert_eq!(cp_doc["machine"]["network"]["interfaces"][0]["deviceSelector"]["hardwareAddr"], cp_mac);
-    assert_eq!(cp_doc["machine"]["time"]["servers"][0], "127.0.20.1");
-    assert_eq!(cp_doc["machine"]["registries"]["mirrors"]["ghcr.io"]["endpoints"][0], "http://127.0.20.1:5000");
-    assert_eq!(cp_doc["cluster"]["discovery"]["enabled"], false);
-    assert!(cp_config.contains("cp-1"), "the hostname is in the config:\n{cp_config}");
-    let wk_doc: Value = yaml_serde::from_str(wk_config.split("\n---").next().unwrap()).unwrap();
-    assert_eq!(wk_doc["machine"]["type"], "worker");
-    assert_eq!(wk_doc["machine"]["ca"]["key"], "", "workers get no OS CA key");
-    assert_eq!(wk_doc["machine"]["network"]["interfaces"][0]["addresses"][0], format!("{worker_ip}/24"));
+    let cp_docs = docs(&cp_config);
+    let main = &cp_docs[0];
+    assert_eq!(main["machine"]["type"], "controlplane");
+    assert_eq!(main["machine"]["install"]["disk"], "/dev/vda");
+    assert_eq!(main["cluster"]["discovery"]["enabled"], false);
+    assert_eq!(kind(&cp_docs, "LinkConfig")["addresses"][0]["address"], "127.0.20.10/24");
+    assert_eq!(kind(&cp_docs, "LinkConfig")["routes"][0]["gateway"], "127.0.20.1");
+    assert!(kind(&cp_docs, "LinkAliasConfig")["selector"]["match"].as_str().unwrap().contains(&cp_mac));
+    assert_eq!(kind(&cp_docs, "HostnameConfig")["hostname"], "cp-1");
+    assert_eq!(kind(&cp_docs, "TimeSyncConfig").to_string().contains("127.0.20.1"), true, "{cp_config}");
+    assert_eq!(kind(&cp_docs, "RegistryMirrorConfig")["endpoints"][0]["url"], "http://127.0.20.1:5000");
+    let wk_docs = docs(&wk_config);
+    assert_eq!(wk_docs[0]["machine"]["type"], "worker");
+    assert_eq!(wk_docs[0]["machine"]["ca"]["key"], "", "workers get no OS CA key");
+    assert_eq!(kind(&wk_docs, "LinkConfig")["addresses"][0]["address"], format!("{worker_ip}/24"));
     let c = cluster_state(&admin, &id, "ready").await;
     assert_eq!(c["bootstrapState"], "bootstrapped", "{c:#}");
     for n in c["nodes"].as_array().unwrap() {
