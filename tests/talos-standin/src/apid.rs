@@ -238,25 +238,50 @@ impl ClientCertVerifier for ApidClientVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        let res = self.inner.verify_client_cert(end_entity, intermediates, now).and_then(|ok| {
-            for der in std::iter::once(end_entity).chain(intermediates) {
-                match eku_refused(der) {
-                    Ok(false) => {}
-                    Ok(true) => {
-                        return Err(rustls::Error::InvalidCertificate(CertificateError::InvalidPurpose));
-                    }
-                    Err(_) => {
-                        return Err(rustls::Error::InvalidCertificate(CertificateError::BadEncoding));
+        // The alerts Go's crypto/tls sends (processCertsFromClient): unknown_ca for an unknown
+        // authority (webpki's BadSignature is a same-named foreign CA: every OS CA is O=talos),
+        // certificate_expired when expired, bad_certificate otherwise and when apid's
+        // verifyExtKeyUsage refuses.
+        let res = match self.inner.verify_client_cert(end_entity, intermediates, now) {
+            Err(rustls::Error::InvalidCertificate(e)) => {
+                eprintln!("talos-standin: refused client certificate: {e}");
+                Err(match e {
+                    CertificateError::UnknownIssuer | CertificateError::BadSignature => CertificateError::UnknownIssuer,
+                    CertificateError::Expired
+                    | CertificateError::ExpiredContext { .. }
+                    | CertificateError::NotValidYet
+                    | CertificateError::NotValidYetContext { .. } => CertificateError::Expired,
+                    _ => CertificateError::BadEncoding,
+                })
+            }
+            Err(e) => {
+                eprintln!("talos-standin: refused client certificate: {e}");
+                Err(CertificateError::BadEncoding)
+            }
+            Ok(ok) => {
+                let mut res = Ok(ok);
+                for der in std::iter::once(end_entity).chain(intermediates) {
+                    match eku_refused(der) {
+                        Ok(false) => {}
+                        Ok(true) => {
+                            eprintln!(
+                                "talos-standin: refused client certificate: its extended key usage is not exactly [ClientAuth]"
+                            );
+                            res = Err(CertificateError::BadEncoding);
+                        }
+                        Err(e) => {
+                            eprintln!("talos-standin: refused client certificate: {e}");
+                            res = Err(CertificateError::BadEncoding);
+                        }
                     }
                 }
+                res
             }
-            Ok(ok)
-        });
-        if let Err(e) = &res {
+        };
+        if res.is_err() {
             self.refused.fetch_add(1, Ordering::Relaxed);
-            eprintln!("talos-standin: refused client certificate: {e}");
         }
-        res
+        res.map_err(rustls::Error::InvalidCertificate)
     }
     fn verify_tls12_signature(
         &self,
