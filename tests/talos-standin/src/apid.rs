@@ -171,6 +171,8 @@ pub fn server_certificate(
     };
     let key = KeyPair::generate_for(&PKCS_ED25519)?;
     let mut params = CertificateParams::default();
+    // No rcgen default CN; Talos puts the node's FQDN there.
+    params.distinguished_name = rcgen::DistinguishedName::new();
     let mut ips: Vec<IpAddr> = ips.iter().copied().filter(|i| !i.is_unspecified()).collect();
     ips.sort();
     ips.dedup();
