@@ -619,7 +619,10 @@ fn validate(f: FileConfig) -> Result<Config, Invalid> {
     let t = f.talos;
     let kernel_args = t.kernel_args.unwrap_or_default().trim().to_string();
     if kernel_args.len() > 1024 || kernel_args.chars().any(|c| c.is_control() || matches!(c, '"' | '$' | '\\')) {
-        return Err(invalid("talos.kernel_args", "at most 1024 characters, no quotes, `$`, backslashes or control characters"));
+        return Err(invalid(
+            "talos.kernel_args",
+            "at most 1024 characters, no quotes, `$`, backslashes or control characters",
+        ));
     }
     let talos = TalosConfig {
         kernel_args,

@@ -184,7 +184,13 @@ async fn a_talos_cluster_over_two_vms_becomes_ready_and_is_wiped_on_delete() {
         let w = workflow_done(&admin, n["workflowId"].as_str().unwrap(), d).await;
         eprintln!("node {} installed {:.1}s after the request", n["ip"], started.elapsed().as_secs_f64());
         for s in w["steps"].as_array().unwrap() {
-            eprintln!("  {:<24} {:<9} {} → {}", s["type"].as_str().unwrap(), s["status"].as_str().unwrap(), s["started_at"], s["finished_at"]);
+            eprintln!(
+                "  {:<24} {:<9} {} → {}",
+                s["type"].as_str().unwrap(),
+                s["status"].as_str().unwrap(),
+                s["started_at"],
+                s["finished_at"]
+            );
         }
     }
     let w = workflow_done(&admin, &cluster_wf, d).await;
@@ -193,7 +199,11 @@ async fn a_talos_cluster_over_two_vms_becomes_ready_and_is_wiped_on_delete() {
     let c = admin.get(&format!("/api/v1/clusters/{id}")).await.json;
     assert_eq!((c["state"].as_str(), c["bootstrapState"].as_str()), (Some("ready"), Some("bootstrapped")), "{c:#}");
     for (idx, ip) in [(0, "10.216.0.10"), (1, "10.216.0.11")] {
-        assert!(console(d, idx).contains(&format!("TALOS-STANDIN-UP {ip}")), "vm{idx} serves at {ip}:\n{}", console(d, idx));
+        assert!(
+            console(d, idx).contains(&format!("TALOS-STANDIN-UP {ip}")),
+            "vm{idx} serves at {ip}:\n{}",
+            console(d, idx)
+        );
     }
     let kc = admin.get(&format!("/api/v1/clusters/{id}/kubeconfig")).await;
     assert_eq!(kc.status, 200, "{}", kc.text);

@@ -35,9 +35,7 @@ impl AppState {
         if !matches!(wf.state.as_str(), "pending" | "running") {
             return Ok(None);
         }
-        if member.installed_at.is_some()
-            || self.store.member_installed(asset_id, &crate::model::now_rfc3339()).await?
-        {
+        if member.installed_at.is_some() || self.store.member_installed(asset_id, &crate::model::now_rfc3339()).await? {
             self.workflow_wake.notify_one();
             return Ok(Some(TalosBoot::Installed));
         }

@@ -111,7 +111,7 @@ pub struct CreateCluster {
     #[serde(default)]
     pub discovery: Option<bool>,
     /// Extra SANs for the API server and apid certificates.
-    #[serde(default, alias = "extraCertSANs", alias = "certSans")]
+    #[serde(default, rename = "certSANs", alias = "extraCertSANs", alias = "certSans")]
     pub cert_sans: Vec<String>,
     /// Colony's cloud credentials: accepted for compatibility, not used (and never stored).
     #[serde(default)]
@@ -209,7 +209,8 @@ fn talos_version(v: Option<&str>) -> Result<String> {
     let Some(v) = v else { return Ok(DEFAULT_TALOS_VERSION.to_string()) };
     let bare = v.trim().trim_start_matches('v');
     let parts: Vec<&str> = bare.split('.').collect();
-    let numeric = parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.len() <= 4 && p.bytes().all(|b| b.is_ascii_digit()));
+    let numeric = parts.len() == 3
+        && parts.iter().all(|p| !p.is_empty() && p.len() <= 4 && p.bytes().all(|b| b.is_ascii_digit()));
     if !numeric {
         return Err(Error::invalid_field("talosVersion", format!("`{v}` is not a Talos version like v1.13.9")));
     }
@@ -228,7 +229,10 @@ fn kubernetes_version(v: Option<&str>) -> Result<String> {
     let bare = v.trim().trim_start_matches('v');
     let parts: Vec<&str> = bare.split('.').collect();
     if parts.len() != 3 || parts.iter().any(|p| p.is_empty() || p.len() > 4 || !p.bytes().all(|b| b.is_ascii_digit())) {
-        return Err(Error::invalid_field("kubernetesVersion", format!("`{v}` is not a Kubernetes version like v1.35.0")));
+        return Err(Error::invalid_field(
+            "kubernetesVersion",
+            format!("`{v}` is not a Kubernetes version like v1.35.0"),
+        ));
     }
     Ok(format!("v{bare}"))
 }
@@ -255,7 +259,10 @@ fn dns_name(field: &str, v: &str, max: usize) -> Result<String> {
 /// control characters.
 fn plain(field: &str, v: &str, max: usize) -> Result<String> {
     let v = v.trim();
-    if v.is_empty() || v.len() > max || v.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '\\')) {
+    if v.is_empty()
+        || v.len() > max
+        || v.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '\\'))
+    {
         return Err(Error::invalid_field(field, format!("`{v}`: 1-{max} characters without spaces or quotes")));
     }
     Ok(v.to_string())
@@ -349,8 +356,8 @@ fn verify_artifacts(dir: &Path, version: &str) -> Result<()> {
             .find(|(_, f)| f.trim().trim_start_matches('*') == name)
             .map(|(h, _)| h.trim().to_ascii_lowercase())
             .ok_or_else(|| missing(format!("sha256sum.txt does not list {name}")))?;
-        let mut file =
-            std::fs::File::open(dir.join(name)).map_err(|_| missing(format!("{} is missing", dir.join(name).display())))?;
+        let mut file = std::fs::File::open(dir.join(name))
+            .map_err(|_| missing(format!("{} is missing", dir.join(name).display())))?;
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; 1 << 20];
         loop {
@@ -505,8 +512,7 @@ impl AppState {
         let talos_version = talos_version(req.talos_version.as_deref())?;
         let kubernetes_version = kubernetes_version(req.kubernetes_version.as_deref())?;
         let default_disk = req.install_disk.as_deref().map(|d| install_disk("installDisk", d)).transpose()?;
-        let ntp_servers =
-            req.ntp_servers.iter().map(|s| plain("ntpServers", s, 253)).collect::<Result<Vec<_>>>()?;
+        let ntp_servers = req.ntp_servers.iter().map(|s| plain("ntpServers", s, 253)).collect::<Result<Vec<_>>>()?;
         let cert_sans = req.cert_sans.iter().map(|s| plain("certSANs", s, 253)).collect::<Result<Vec<_>>>()?;
         let mut registry_mirrors = BTreeMap::new();
         for (registry, endpoints) in req.registry_mirrors.unwrap_or_default() {
@@ -610,7 +616,10 @@ impl AppState {
                         (Some(s), _) => prefix_of("subnet", s, ip)?,
                         (None, Some((_, seg, _))) => seg.net.prefix_len(),
                         (None, None) => {
-                            return Err(Error::invalid_field("subnet", format!("node {i}: `subnet` is required with `ip`")));
+                            return Err(Error::invalid_field(
+                                "subnet",
+                                format!("node {i}: `subnet` is required with `ip`"),
+                            ));
                         }
                     };
                     (ip, prefix)
@@ -632,7 +641,10 @@ impl AppState {
                         json!({"field": "gateway", "asset_id": asset.id}),
                     ));
                 }
-                if address == net.network() || (address.is_ipv4() && address == net.broadcast() && prefix < 31) || address == gateway {
+                if address == net.network()
+                    || (address.is_ipv4() && address == net.broadcast() && prefix < 31)
+                    || address == gateway
+                {
                     return Err(unprocessable(
                         "IP_UNASSIGNABLE",
                         format!("{address} is the network, broadcast or gateway address of {net}"),
@@ -770,9 +782,9 @@ impl AppState {
                         format!(
                             "{a} is already in use in VNI {}{}",
                             row.name,
-                            holder.map(|h| format!(" (held by {} {})", h.holder_type, h.holder_id)).unwrap_or_else(
-                                || " (leased by DHCP)".into()
-                            )
+                            holder
+                                .map(|h| format!(" (held by {} {})", h.holder_type, h.holder_id))
+                                .unwrap_or_else(|| " (leased by DHCP)".into())
                         ),
                         Some(json!({"field": "ip", "address": a, "asset_id": p.asset.id})),
                     ));
@@ -838,7 +850,8 @@ impl AppState {
             .await?;
         }
         if settings.endpoint.is_empty() {
-            let first = planned.iter().find(|p| p.settings.role == MachineRole::Controlplane).map(|p| p.settings.address);
+            let first =
+                planned.iter().find(|p| p.settings.role == MachineRole::Controlplane).map(|p| p.settings.address);
             settings.endpoint = url_for(first.unwrap_or(gateway), 6443);
         }
         // Every node's config renders (the plan is complete) before anything is committed.
@@ -870,7 +883,11 @@ impl AppState {
         };
         Store::cluster_insert(&mut tx, &row).await.map_err(|e| {
             if crate::store::is_unique_violation(&e, "clusters") || crate::store::is_unique_violation(&e, "name") {
-                Error::conflict("CLUSTER_EXISTS", format!("a cluster named `{name}` exists"), Some(json!({"field": "name"})))
+                Error::conflict(
+                    "CLUSTER_EXISTS",
+                    format!("a cluster named `{name}` exists"),
+                    Some(json!({"field": "name"})),
+                )
             } else {
                 e.into()
             }
@@ -918,7 +935,8 @@ impl AppState {
                 },
             )
             .await?;
-            let asset = Store::asset_get_in(&mut tx, &p.asset.id).await?.ok_or_else(|| Error::internal("asset vanished"))?;
+            let asset =
+                Store::asset_get_in(&mut tx, &p.asset.id).await?.ok_or_else(|| Error::internal("asset vanished"))?;
             lifecycle::transition(
                 &mut tx,
                 actor,
@@ -1095,7 +1113,13 @@ impl AppState {
         .await?;
         tx.commit().await?;
         self.workflow_wake.notify_one();
-        Ok(DeletedCluster { id: c.id, name: c.name, state: "deleted".into(), wipe_workflows: wipes, released_addresses: released })
+        Ok(DeletedCluster {
+            id: c.id,
+            name: c.name,
+            state: "deleted".into(),
+            wipe_workflows: wipes,
+            released_addresses: released,
+        })
     }
 
     /// `GET /api/v1/clusters/{id}/kubeconfig`: the admin kubeconfig, made now from the cluster's
@@ -1207,7 +1231,10 @@ mod tests {
     fn versions_are_normalised_and_only_1_13_is_rendered() {
         assert_eq!(talos_version(Some("1.13.2")).unwrap(), "v1.13.2");
         assert_eq!(talos_version(None).unwrap(), DEFAULT_TALOS_VERSION);
-        assert!(matches!(talos_version(Some("v1.14.0")), Err(Error::Unprocessable { code: "UNSUPPORTED_TALOS_VERSION", .. })));
+        assert!(matches!(
+            talos_version(Some("v1.14.0")),
+            Err(Error::Unprocessable { code: "UNSUPPORTED_TALOS_VERSION", .. })
+        ));
         assert!(talos_version(Some("latest")).is_err());
         assert_eq!(kubernetes_version(Some("1.35.0")).unwrap(), "v1.35.0");
     }
@@ -1220,7 +1247,10 @@ mod tests {
         assert_eq!(prefix_of("subnet", "255.255.255.0", ip).unwrap(), 24);
         assert!(prefix_of("subnet", "255.0.255.0", ip).is_err());
         assert!(prefix_of("subnet", "33", ip).is_err());
-        assert_eq!(endpoint_of("10.0.0.50").unwrap(), ("https://10.0.0.50:6443".into(), Some("10.0.0.50".parse().unwrap())));
+        assert_eq!(
+            endpoint_of("10.0.0.50").unwrap(),
+            ("https://10.0.0.50:6443".into(), Some("10.0.0.50".parse().unwrap()))
+        );
         assert_eq!(endpoint_of("https://k8s.example:443").unwrap(), ("https://k8s.example:443".into(), None));
         assert!(endpoint_of("https://x/y").is_err());
     }

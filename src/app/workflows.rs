@@ -420,11 +420,12 @@ impl AppState {
         if matches!(asset.state, AssetState::Wiping | AssetState::Provisioning) {
             return Err(Self::busy(&asset, None));
         }
-        let (row, step_rows) = insert_workflow_in(&mut tx, actor, &id, &asset.id, asset.state.as_str(), kind, &params, &steps)
-            .await
-            .map_err(|e| {
-                if crate::store::is_unique_violation(&e, "workflows") { Self::busy(&asset, None) } else { e.into() }
-            })?;
+        let (row, step_rows) =
+            insert_workflow_in(&mut tx, actor, &id, &asset.id, asset.state.as_str(), kind, &params, &steps)
+                .await
+                .map_err(|e| {
+                    if crate::store::is_unique_violation(&e, "workflows") { Self::busy(&asset, None) } else { e.into() }
+                })?;
         let event = match kind {
             WorkflowKind::Wipe => LifecycleEvent::WipeStarted,
             _ => LifecycleEvent::ProvisionStarted,

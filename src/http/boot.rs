@@ -54,7 +54,10 @@ async fn talos_config(
             reason,
         });
     };
-    let not_found = || (StatusCode::NOT_FOUND, [(header::CACHE_CONTROL, "no-store")], "no machine config for this machine\n").into_response();
+    let not_found = || {
+        (StatusCode::NOT_FOUND, [(header::CACHE_CONTROL, "no-store")], "no machine config for this machine\n")
+            .into_response()
+    };
     match app.talos_machine_config(&uuid, Some(peer.ip()), peer_mac).await {
         Ok(Some(text)) => {
             record("200 Talos machine config", format!("config for uuid {uuid}"));
@@ -86,7 +89,13 @@ async fn talos_config(
             resp
         }
         Ok(None) => {
-            record("404 no config", format!("uuid `{}` is no member being installed", uuid.chars().filter(|c| c.is_ascii_graphic()).take(40).collect::<String>()));
+            record(
+                "404 no config",
+                format!(
+                    "uuid `{}` is no member being installed",
+                    uuid.chars().filter(|c| c.is_ascii_graphic()).take(40).collect::<String>()
+                ),
+            );
             not_found()
         }
         Err(e) => {

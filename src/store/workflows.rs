@@ -372,7 +372,8 @@ impl Store {
     /// A retry: the failed step is pending again (its attempts stay counted), the workflow running.
     pub async fn workflow_retry(conn: &mut AnyConnection, id: &str, idx: i64, now: &str) -> Result<bool, sqlx::Error> {
         let step = sqlx::query(
-            "UPDATE workflow_steps SET status = 'pending', error = NULL, finished_at = NULL \
+            // The retried step starts its time (and its deadline) again.
+            "UPDATE workflow_steps SET status = 'pending', error = NULL, finished_at = NULL, started_at = NULL \
              WHERE workflow_id = $1 AND idx = $2 AND status = 'failed'",
         )
         .bind(id)

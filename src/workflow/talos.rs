@@ -119,8 +119,8 @@ pub async fn bootstrap(ctx: &Ctx<'_>) -> Result<StepOutcome, Failure> {
         .ok_or_else(|| Failure::new("CLUSTER_PLAN_INVALID", "the cluster has no control plane", false))?;
     let _ = MachineRole::Controlplane;
     let secrets = ctx.app.cluster_secrets(&cluster).map_err(Failure::from)?;
-    let client = os_admin_certificate(&secrets.os_ca)
-        .map_err(|e| Failure::new("TALOS_CERTIFICATE", e.to_string(), false))?;
+    let client =
+        os_admin_certificate(&secrets.os_ca).map_err(|e| Failure::new("TALOS_CERTIFICATE", e.to_string(), false))?;
     let addr = apid_addr(&first.address)?;
     let identity = ClientIdentity { cert_pem: &client.crt, key_pem: &client.key };
     let now = now_rfc3339();

@@ -32,7 +32,11 @@ pub async fn create(
     params(("page" = Option<u32>, Query), ("per_page" = Option<u32>, Query)),
     responses((status = 200, description = "Clusters, oldest first", body = Paged<ClusterView>)),
     security(("bearer" = []), ("api_key" = []), ("session_cookie" = [])))]
-pub async fn list(State(app): State<App>, ReqActor(actor): ReqActor, q: QueryMap) -> Result<Json<Paged<ClusterView>>, Error> {
+pub async fn list(
+    State(app): State<App>,
+    ReqActor(actor): ReqActor,
+    q: QueryMap,
+) -> Result<Json<Paged<ClusterView>>, Error> {
     Ok(paged(app.cluster_list(&actor, q.page()?).await?))
 }
 

@@ -1,7 +1,9 @@
 //! The slice of a Talos v1alpha1 machine config the stand-in reads (TEST STAND-IN, not Talos):
 //! the machine type, the OS CA (`machine.ca.crt` / `machine.ca.key`, base64 of PEM text; workers
 //! have `key: ""`), the install disk and image, registry mirrors, the static network settings and
-//! the hostname (`machine.network.hostname`, or a later `HostnameConfig` document's `hostname`).
+//! the hostname — in the Talos 1.13 documents ironbay writes (`RegistryMirrorConfig`,
+//! `HostnameConfig`, `LinkAliasConfig` + `LinkConfig`) or the legacy v1alpha1 fields
+//! (`machine.registries.mirrors`, `machine.network.{interfaces,hostname}`).
 //!
 //! Parsing is lenient: unlike Talos it does not reject unknown fields (ironbay's own tests check the
 //! generated config against Talos's key set and schema).
@@ -142,6 +144,46 @@ impl MachineConfig {
             for item in items {
                 interfaces.push(parse_interface(item)?);
             }
+        }
+
+        let of_kind = |kind: &'static str| docs.iter().filter(move |d| get_str(d, &["kind"]).as_deref() == Some(kind));
+        for d in of_kind("RegistryMirrorConfig") {
+            let Some(reg) = get_str(d, &["name"]) else { continue };
+            let endpoints: Vec<String> = get(d, &["endpoints"])
+                .and_then(Value::as_sequence)
+                .map(|s| s.iter().filter_map(|e| get_str(e, &["url"])).collect())
+                .unwrap_or_default();
+            mirrors.insert(reg, endpoints);
+        }
+        // LinkAliasConfig names a link by a CEL selector; the stand-in understands the MAC
+        // comparison ironbay writes (`mac(link.permanent_addr) == "aa:…"`).
+        for link in of_kind("LinkConfig") {
+            let name = get_str(link, &["name"]).unwrap_or_default();
+            let alias = of_kind("LinkAliasConfig").find(|a| get_str(a, &["name"]).as_deref() == Some(name.as_str()));
+            let selector = match alias.and_then(|a| get_str(a, &["selector", "match"])) {
+                Some(expr) => match expr.split('"').nth(1) {
+                    Some(mac) if mac.len() == 17 => LinkSelector::HardwareAddr(mac.to_owned()),
+                    _ => LinkSelector::Physical,
+                },
+                None if alias.is_some() => LinkSelector::Physical,
+                None => LinkSelector::Name(name.clone()),
+            };
+            let addresses = get(link, &["addresses"])
+                .and_then(Value::as_sequence)
+                .map(|s| s.iter().filter_map(|a| get_str(a, &["address"])).collect())
+                .unwrap_or_default();
+            let routes = get(link, &["routes"])
+                .and_then(Value::as_sequence)
+                .map(|rs| {
+                    rs.iter()
+                        .filter_map(|r| {
+                            let gw = get_str(r, &["gateway"])?;
+                            Some((get_str(r, &["destination"]).unwrap_or_else(|| "0.0.0.0/0".to_owned()), gw))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            interfaces.push(Interface { selector, addresses, routes, dhcp: false });
         }
 
         let hostname = docs
