@@ -64,9 +64,11 @@ fn machine(dir: &Path, idx: u32, tap: &str, mac: &str) -> Vec<String> {
     vec!["sh".into(), "-c".into(), script]
 }
 
+/// The disk's bytes; `-U` reads a disk its running VM holds (what the running VM last flushed:
+/// the stand-in syncs before it reboots).
 fn disk_bytes(qcow2: &Path) -> Vec<u8> {
     let raw = qcow2.with_extension("out.raw");
-    run(Command::new("qemu-img").args(["convert", "-q", "-O", "raw"]).arg(qcow2).arg(&raw));
+    run(Command::new("qemu-img").args(["convert", "-U", "-q", "-O", "raw"]).arg(qcow2).arg(&raw));
     let bytes = std::fs::read(&raw).unwrap();
     let _ = std::fs::remove_file(raw);
     bytes

@@ -659,13 +659,18 @@ impl AppState {
                             json!({"field": "ip", "asset_id": asset.id, "vni_id": row.id}),
                         ));
                     }
-                    pool.check(address).map_err(|why| {
-                        unprocessable(
-                            "ADDRESS_UNASSIGNABLE",
-                            why.to_string(),
-                            json!({"field": "ip", "asset_id": asset.id, "address": address}),
-                        )
-                    })?;
+                    // A static address may sit outside the DHCP range (the usual place for
+                    // it); network, broadcast, gateway and reserved addresses are never given.
+                    match pool.check(address) {
+                        Ok(()) | Err(ipam::Unassignable::OutsideRange(..)) => {}
+                        Err(why) => {
+                            return Err(unprocessable(
+                                "ADDRESS_UNASSIGNABLE",
+                                why.to_string(),
+                                json!({"field": "ip", "asset_id": asset.id, "address": address}),
+                            ));
+                        }
+                    }
                 }
                 if !seen_ips.insert(address) {
                     return Err(unprocessable(
