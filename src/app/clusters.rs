@@ -500,7 +500,7 @@ impl AppState {
             return Err(Error::invalid_field("workers", "at most 1000 nodes per cluster"));
         }
         let mut warnings = Vec::new();
-        if req.control_planes.len() % 2 == 0 {
+        if req.control_planes.len().is_multiple_of(2) {
             warnings.push(format!(
                 "{} control planes: an odd number is recommended (etcd needs a majority; an even count adds no fault tolerance)",
                 req.control_planes.len()
