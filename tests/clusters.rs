@@ -369,6 +369,7 @@ async fn bad_cluster_requests_get_clear_errors_and_create_nothing() {
         (json!({"workers": [{"assetId": b}]}), 422, "INVALID_FIELD"),
         (json!({"talosVersion": "1.14.0"}), 422, "UNSUPPORTED_TALOS_VERSION"),
         (json!({"talosVersion": "1.13.1"}), 422, "TALOS_ARTIFACTS_MISSING"),
+        (json!({"kubernetesVersion": "1.20.0"}), 422, "INVALID_CLUSTER_SPEC"),
         (json!({"name": "Not A Name!"}), 422, "INVALID_FIELD"),
         (json!({"installDisk": "sda"}), 422, "INVALID_FIELD"),
         (json!({"registryMirrors": {"ghcr.io": "ftp://x"}}), 422, "INVALID_FIELD"),

@@ -386,8 +386,8 @@ async fn auth_errors_are_documented(backend: Backend) {
     let admin = app.admin().await;
     let viewer = app.user(&admin, "doc-viewer", "viewer").await;
     let anon = app.client();
-    // A key lacking the scope of every route that accepts keys (assets:*, audit:read, vnis:*).
-    let keyless = admin.api_key(&["clusters:read"]).await;
+    // A key lacking every scope a viewer holds (the routes a viewer may call refuse it).
+    let keyless = admin.api_key(&["webhooks:read"]).await;
     let mut missing = Vec::new();
     // Health answers everyone; every other operation refuses (or fails) an unknown caller with 401.
     // A device-proof route refuses a bad proof with 401 (tests/devices.rs); for an id that names
@@ -403,9 +403,9 @@ async fn auth_errors_are_documented(backend: Backend) {
             Access::Session => Some(("with an API key", keyless.clone(), "SESSION_REQUIRED")),
             Access::SessionScope(_) => Some(("as a viewer", viewer.clone(), "INSUFFICIENT_SCOPE")),
             // Viewers hold these: only a key can lack them.
-            Access::Scope("assets:read" | "vnis:read" | "devices:read" | "policies:read" | "workflows:read") => {
-                Some(("with a key lacking the scope", keyless.clone(), "INSUFFICIENT_SCOPE"))
-            }
+            Access::Scope(
+                "assets:read" | "vnis:read" | "devices:read" | "policies:read" | "workflows:read" | "clusters:read",
+            ) => Some(("with a key lacking the scope", keyless.clone(), "INSUFFICIENT_SCOPE")),
             Access::Scope(_) => Some(("as a viewer", viewer.clone(), "INSUFFICIENT_SCOPE")),
         };
         if let Some((how, caller, code)) = refused {

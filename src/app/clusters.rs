@@ -862,7 +862,11 @@ impl AppState {
         // Every node's config renders (the plan is complete) before anything is committed.
         for p in &planned {
             machine_config(&settings, &p.settings, &secrets).map_err(|e| match e {
-                TalosError::Invalid(m) => Error::invalid_field("controlPlanes", m),
+                TalosError::Invalid(m) => unprocessable(
+                    "INVALID_CLUSTER_SPEC",
+                    format!("the machine config of {} cannot be made: {m}", p.asset.id),
+                    json!({"asset_id": p.asset.id, "reason": m}),
+                ),
                 other => talos_error(other),
             })?;
         }

@@ -532,13 +532,14 @@ impl AppState {
     /// Resumes a failed workflow from its failed step (which runs again: this is the explicit
     /// retry a destructive step whose outcome was unknown waits for).
     pub async fn workflow_retry(&self, actor: &Actor, id: &str) -> Result<WorkflowView> {
-        actor.require(Scope::AssetsWrite).or_else(|_| actor.require(Scope::ClustersWrite))?;
+        // Every retry needs assets:write (a cluster's workflow drives assets too); a cluster's
+        // also clusters:write (below).
+        actor.require(Scope::AssetsWrite)?;
         let (w, _) = self.workflow_rows(id).await?;
         let kind: WorkflowKind = w.kind.parse().map_err(Error::internal)?;
         if kind == WorkflowKind::ClusterCreate {
             return self.cluster_workflow_retry(actor, w).await;
         }
-        actor.require(Scope::AssetsWrite)?;
         let asset = self.store.asset_get(&w.asset_id).await?.ok_or_else(|| asset_not_found(&w.asset_id))?;
         let action = if kind == WorkflowKind::Wipe { Action::Wipe } else { Action::Provision };
         self.guard(actor, action, GuardSubject::Asset(policy_subject(&asset))).await?;
