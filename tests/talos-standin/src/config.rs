@@ -300,4 +300,23 @@ mod tests {
         assert!(MachineConfig::parse(&sample("banana", "")).is_err());
         assert!(MachineConfig::parse("kind: HostnameConfig\nhostname: x\n").is_err());
     }
+
+    /// The Talos 1.13 layout ironbay writes: mirrors, hostname, link alias and link as documents.
+    #[test]
+    fn reads_the_1_13_documents() {
+        let base = sample("controlplane", "");
+        let main = base.split("\n---").next().unwrap();
+        let text = format!(
+            "{main}\n---\napiVersion: v1alpha1\nkind: RegistryMirrorConfig\nname: ghcr.io\nendpoints:\n- url: http://10.9.0.1:5000\n\
+             ---\napiVersion: v1alpha1\nkind: HostnameConfig\nauto: \"off\"\nhostname: cp-7\n\
+             ---\napiVersion: v1alpha1\nkind: LinkAliasConfig\nname: net0\nselector:\n  match: mac(link.permanent_addr) == \"52:54:00:aa:bb:07\" || mac(link.hardware_addr) == \"52:54:00:aa:bb:07\"\n\
+             ---\napiVersion: v1alpha1\nkind: LinkConfig\nname: net0\naddresses:\n- address: 10.9.0.17/24\nroutes:\n- gateway: 10.9.0.1\n"
+        );
+        let c = MachineConfig::parse(&text).unwrap();
+        assert_eq!(c.hostname.as_deref(), Some("cp-7"));
+        assert_eq!(c.mirrors.get("ghcr.io").map(Vec::as_slice), Some(&["http://10.9.0.1:5000".to_string()][..]));
+        let link = c.interfaces.iter().find(|i| i.addresses == ["10.9.0.17/24"]).expect("the LinkConfig");
+        assert_eq!(link.selector, LinkSelector::HardwareAddr("52:54:00:aa:bb:07".into()));
+        assert_eq!(link.routes, [("0.0.0.0/0".to_string(), "10.9.0.1".to_string())]);
+    }
 }
