@@ -155,6 +155,7 @@ async fn a_cluster_is_built_bootstrapped_and_deleted() {
             "/api/v1/clusters",
             json!({"name": "lab", "type": "bare_metal", "flavor": "talos", "vniId": vni_id,
                    "controlPlanes": [{"assetId": cp, "ip": "127.0.20.10"}], "workers": [{"assetId": wk}],
+                   "endpoint": "127.0.20.50",
                    "installDisk": "/dev/vda", "ntpServers": ["127.0.20.1"], "discovery": false,
                    "registryMirrors": {"ghcr.io": "http://127.0.20.1:5000"}, "certSANs": ["k8s.lab.example"]}),
         )
@@ -164,7 +165,8 @@ async fn a_cluster_is_built_bootstrapped_and_deleted() {
     assert_eq!(r.json["state"], "creating");
     assert_eq!(r.json["workflow"]["kind"], "cluster_create");
     assert_eq!(r.json["talosVersion"], TALOS);
-    assert_eq!(r.json["endpoint"], "https://127.0.20.10:6443");
+    // An endpoint address that is no node's is a VIP the control planes share.
+    assert_eq!(r.json["endpoint"], "https://127.0.20.50:6443");
     // The worker's address came from the VNI: the lowest free one, held by the cluster.
     let worker_ip = r.json["nodes"][1]["ip"].as_str().unwrap().to_string();
     assert_eq!(worker_ip, "127.0.20.2", "{:#}", r.json);
@@ -198,9 +200,12 @@ async fn a_cluster_is_built_bootstrapped_and_deleted() {
     assert_eq!(kind(&cp_docs, "LinkConfig")["routes"][0]["gateway"], "127.0.20.1");
     assert!(kind(&cp_docs, "LinkAliasConfig")["selector"]["match"].as_str().unwrap().contains(&cp_mac));
     assert_eq!(kind(&cp_docs, "HostnameConfig")["hostname"], "cp-1");
+    assert_eq!(kind(&cp_docs, "Layer2VIPConfig")["name"], "127.0.20.50");
+    assert_eq!(main["cluster"]["controlPlane"]["endpoint"], "https://127.0.20.50:6443");
     assert_eq!(kind(&cp_docs, "TimeSyncConfig")["ntp"]["servers"][0], "127.0.20.1", "{cp_config}");
     assert_eq!(kind(&cp_docs, "RegistryMirrorConfig")["endpoints"][0]["url"], "http://127.0.20.1:5000");
     let wk_docs = docs(&wk_config);
+    assert!(!wk_docs.iter().any(|d| d["kind"] == "Layer2VIPConfig"), "workers do not share the VIP");
     assert_eq!(wk_docs[0]["machine"]["type"], "worker");
     assert_eq!(wk_docs[0]["machine"]["ca"]["key"], "", "workers get no OS CA key");
     assert_eq!(kind(&wk_docs, "LinkConfig")["addresses"][0]["address"], format!("{worker_ip}/24"));
@@ -229,7 +234,7 @@ async fn a_cluster_is_built_bootstrapped_and_deleted() {
     let view = run_ok(Command::new("kubectl").arg("--kubeconfig").arg(&kpath).args(["config", "view", "-o", "json"]));
     let view: Value = serde_json::from_str(&view).unwrap();
     assert_eq!(view["current-context"], "admin@lab");
-    assert_eq!(view["clusters"][0]["cluster"]["server"], "https://127.0.20.10:6443");
+    assert_eq!(view["clusters"][0]["cluster"]["server"], "https://127.0.20.50:6443");
     let ctx = run_ok(Command::new("kubectl").arg("--kubeconfig").arg(&kpath).args(["config", "get-contexts"]));
     assert!(ctx.contains("admin@lab"), "{ctx}");
     let kube: Value = yaml_serde::from_str(&kc.text).unwrap();
