@@ -347,6 +347,16 @@ async fn bad_cluster_requests_get_clear_errors_and_create_nothing() {
     talos_artifacts(dir.path());
     let app = start(Backend::Sqlite, dir.path()).await;
     let admin = app.admin().await;
+    // The nodes' network is a VNI (found by address: no vniId) with a reserved block.
+    let vni = admin
+        .post(
+            "/api/v1/vnis",
+            json!({"name": "nodes", "cidr": "10.30.0.0/24", "vni": 130, "gateway": "10.30.0.1",
+                   "reserved": [{"start": "10.30.0.200", "end": "10.30.0.210"}]}),
+        )
+        .await;
+    assert_eq!(vni.status, 201, "{}", vni.text);
+    let vni_id = vni.json["id"].as_str().unwrap().to_string();
     let (a, _, _) = asset(&admin, "n-a", 0x21).await;
     let (b, _, _) = asset(&admin, "n-b", 0x22).await;
     let ok = |extra: Value| {
@@ -372,6 +382,7 @@ async fn bad_cluster_requests_get_clear_errors_and_create_nothing() {
         (json!({"gateway": "10.31.0.1"}), 422, "GATEWAY_OUTSIDE_SUBNET"),
         (json!({"workers": [{"assetId": b, "ip": "10.30.0.0", "subnet": "24"}]}), 422, "IP_UNASSIGNABLE"),
         (json!({"workers": [{"assetId": b}]}), 422, "INVALID_FIELD"),
+        (json!({"workers": [{"assetId": b, "ip": "10.30.0.205", "subnet": "24"}]}), 422, "ADDRESS_UNASSIGNABLE"),
         (json!({"talosVersion": "1.14.0"}), 422, "UNSUPPORTED_TALOS_VERSION"),
         (json!({"talosVersion": "1.13.1"}), 422, "TALOS_ARTIFACTS_MISSING"),
         (json!({"kubernetesVersion": "1.20.0"}), 422, "INVALID_CLUSTER_SPEC"),
@@ -387,6 +398,7 @@ async fn bad_cluster_requests_get_clear_errors_and_create_nothing() {
     }
     // Nothing was created: no cluster, the assets still available, no address held.
     assert_eq!(admin.get("/api/v1/clusters").await.json["meta"]["total"], 0);
+    assert_eq!(admin.get(&format!("/api/v1/vnis/{vni_id}/allocations")).await.json["meta"]["total"], 0);
     for x in [&a, &b] {
         assert_eq!(admin.get(&format!("/api/v1/assets/{x}")).await.json["state"], "available");
     }

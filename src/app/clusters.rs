@@ -780,6 +780,18 @@ impl AppState {
                 Store::allocation_addresses(&mut tx, &vni_id).await?.iter().filter_map(|s| s.parse().ok()).collect();
             if explicit {
                 let a = p.settings.address;
+                // The segment's own rules too (its gateway, reserved ranges), when the address
+                // was matched to a VNI by its network rather than named by `vniId`.
+                match pool.check(a) {
+                    Ok(()) | Err(ipam::Unassignable::OutsideRange(..)) => {}
+                    Err(why) => {
+                        return Err(unprocessable(
+                            "ADDRESS_UNASSIGNABLE",
+                            format!("{why} (VNI {})", row.name),
+                            json!({"field": "ip", "asset_id": p.asset.id, "address": a, "vni_id": vni_id}),
+                        ));
+                    }
+                }
                 if allocated.contains(&a) || leased.contains(&a) {
                     let holder = Store::allocation_get(&mut tx, &vni_id, &a.to_string()).await?;
                     return Err(Error::conflict(
