@@ -430,9 +430,12 @@ impl AppState {
 
     async fn cluster_view(&self, c: ClusterRow, workflow: Option<WorkflowView>) -> Result<ClusterView> {
         let members = self.store.cluster_members(&c.id).await?;
+        let ids: Vec<String> = members.iter().map(|m| m.workflow_id.clone()).collect();
+        let states: std::collections::HashMap<String, String> =
+            self.store.workflow_states_of(&ids).await?.into_iter().collect();
         let mut nodes = Vec::with_capacity(members.len());
         for m in members {
-            let wf_state = self.store.workflow_get(&m.workflow_id).await?.map(|w| w.state);
+            let wf_state = states.get(&m.workflow_id).cloned();
             let node: Option<NodeSettings> = serde_json::from_str(&m.node).ok();
             nodes.push(NodeView {
                 status: node_status(&m, wf_state.as_deref()).into(),

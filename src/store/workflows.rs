@@ -151,6 +151,20 @@ impl Store {
         q.fetch_all(&self.pool).await
     }
 
+    /// `(id, state)` of each of these workflows that exists, in one query.
+    pub async fn workflow_states_of(&self, ids: &[String]) -> Result<Vec<(String, String)>, sqlx::Error> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!("SELECT id, state FROM workflows WHERE id IN ({})", placeholders.join(", "));
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+        for id in ids {
+            q = q.bind(id.clone());
+        }
+        q.fetch_all(&self.pool).await
+    }
+
     pub async fn workflow_active_for(
         conn: &mut AnyConnection,
         asset_id: &str,
