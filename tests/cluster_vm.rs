@@ -33,57 +33,22 @@ const SERVER: &str = "10.216.0.1";
 const MIB: u64 = 1 << 20;
 const DISK: u64 = 64 * MIB;
 const BMC_PASSWORD: &str = "lab-bmc-pw";
+/// How much of a serial console a failure message shows.
+const CONSOLE_TAIL: usize = 3000;
 const RECORD_MAGIC: &[u8] = b"TALOS-STANDIN-CONFIG-V1";
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
 
 fn uuid(idx: u32) -> String {
     format!("1b0c4a2e-5d6f-4a8b-9c0d-00000000000{idx}")
 }
 
-/// Network first (the BMC's PXE override), then the disk: a PXE boot answered `exit` falls
-/// through to the disk, as on real firmware. Reboots stay in the same qemu process.
-fn machine(dir: &Path, idx: u32, tap: &str, mac: &str) -> Vec<String> {
-    let sercon = dir.join(format!("sercon{idx}.bin"));
-    std::fs::write(&sercon, [0xf8u8, 0x03]).unwrap();
-    let accel = if vm::accel() == "kvm" { "-enable-kvm" } else { "-accel tcg" };
-    let script = format!(
-        "exec qemu-system-x86_64 {accel} -m 512 -smp 1 -display none -monitor none -boot order=nc \
-         -uuid {uuid} -serial file:{serial} -fw_cfg name=etc/sercon-port,file={sercon} \
-         -netdev tap,id=n0,ifname={tap},script=no,downscript=no -device virtio-net-pci,netdev=n0,mac={mac} \
-         -drive file={disk},if=none,id=d0,format=qcow2 -device virtio-blk-pci,drive=d0,serial=IB-K8S-DISK-{idx}",
-        uuid = uuid(idx),
-        serial = dir.join(format!("serial{idx}.log")).display(),
-        sercon = sercon.display(),
-        disk = dir.join(format!("disk{idx}.qcow2")).display(),
-    );
-    vec!["sh".into(), "-c".into(), script]
-}
-
-/// The disk's bytes; `-U` reads a disk its running VM holds (what the running VM last flushed:
-/// the stand-in syncs before it reboots).
-fn disk_bytes(qcow2: &Path) -> Vec<u8> {
-    let raw = qcow2.with_extension("out.raw");
-    run(Command::new("qemu-img").args(["convert", "-U", "-q", "-O", "raw"]).arg(qcow2).arg(&raw));
-    let bytes = std::fs::read(&raw).unwrap();
-    let _ = std::fs::remove_file(raw);
-    bytes
-}
-
-fn console(dir: &Path, idx: u32) -> String {
-    let s =
-        String::from_utf8_lossy(&std::fs::read(dir.join(format!("serial{idx}.log"))).unwrap_or_default()).to_string();
-    s.chars().rev().take(3000).collect::<Vec<_>>().into_iter().rev().collect()
-}
-
 async fn workflow_done(admin: &Client, id: &str, dir: &Path) -> Value {
     eventually(&format!("workflow {id}"), 420, || {
         let admin = admin.clone();
-        let tail = format!("--- vm0 ---\n{}\n--- vm1 ---\n{}", console(dir, 0), console(dir, 1));
+        let tail = format!(
+            "--- vm0 ---\n{}\n--- vm1 ---\n{}",
+            vm::console_tail(dir, 0, CONSOLE_TAIL),
+            vm::console_tail(dir, 1, CONSOLE_TAIL)
+        );
         async move {
             let w = admin.get(&format!("/api/v1/workflows/{id}")).await.json;
             match w["state"].as_str() {
@@ -111,25 +76,29 @@ async fn a_talos_cluster_over_two_vms_becomes_ready_and_is_wiped_on_delete() {
         std::fs::copy(Path::new("/usr/lib/ipxe").join(f), pxe.join(f)).expect("iPXE binaries (package ipxe)");
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    run(Command::new("bash").arg(root.join("images/build-agent.sh")).arg(images.join("agent")));
+    vm::run(Command::new("bash").arg(root.join("images/build-agent.sh")).arg(images.join("agent")));
     // The stand-in's "release" goes where images/fetch-talos.sh puts a real one; the installer
     // image is pulled through the registry mirror the cluster names (here: the appliance's /images).
     let standin = d.join("standin");
-    run(Command::new("bash").arg(root.join("tests/lab/build-talos-standin.sh")).arg(&standin));
-    run(Command::new("bash")
-        .arg(root.join("images/fetch-talos.sh"))
-        .arg("v1.13.9")
-        .arg("--from")
-        .arg(standin.join("v1.13.9"))
-        .env("IRONBAY_TALOS_DIR", images.join("talos")));
+    vm::run(Command::new("bash").arg(root.join("tests/lab/build-talos-standin.sh")).arg(&standin));
+    vm::run(
+        Command::new("bash")
+            .arg(root.join("images/fetch-talos.sh"))
+            .arg("v1.13.9")
+            .arg("--from")
+            .arg(standin.join("v1.13.9"))
+            .env("IRONBAY_TALOS_DIR", images.join("talos")),
+    );
     std::fs::copy(standin.join("talos-standin-installer.img"), images.join("lab/talos-standin-installer.img")).unwrap();
 
     let mut lab = Lab::with_subnet(SERVER, 24);
     for idx in 0..2 {
-        run(Command::new("qemu-img")
-            .args(["create", "-q", "-f", "qcow2"])
-            .arg(d.join(format!("disk{idx}.qcow2")))
-            .arg(DISK.to_string()));
+        vm::run(
+            Command::new("qemu-img")
+                .args(["create", "-q", "-f", "qcow2"])
+                .arg(d.join(format!("disk{idx}.qcow2")))
+                .arg(DISK.to_string()),
+        );
     }
     let opts = Options { netns: Some(lab.server_ns.clone()), ..Options::default() }
         .env("IRONBAY_LISTEN", &format!("{SERVER}:8080"))
@@ -155,7 +124,12 @@ async fn a_talos_cluster_over_two_vms_becomes_ready_and_is_wiped_on_delete() {
         let tap = lab.add_tap();
         let mac = format!("52:54:00:16:0e:{idx:02x}");
         let bmc_ip = format!("10.216.0.{}", 20 + idx);
-        let bmc = SimBmc::start(&lab, &bmc_ip, BMC_PASSWORD, &machine(d, idx, &tap, &mac));
+        let bmc = SimBmc::start(
+            &lab,
+            &bmc_ip,
+            BMC_PASSWORD,
+            &vm::bmc_machine(d, idx, &tap, &mac, "IB-K8S-DISK", &format!("-uuid {}", uuid(idx))),
+        );
         let r = admin
             .post(
                 "/api/v1/assets",
@@ -202,15 +176,15 @@ async fn a_talos_cluster_over_two_vms_becomes_ready_and_is_wiped_on_delete() {
     assert_eq!((c["state"].as_str(), c["bootstrapState"].as_str()), (Some("ready"), Some("bootstrapped")), "{c:#}");
     for (idx, ip) in [(0, "10.216.0.10"), (1, "10.216.0.11")] {
         assert!(
-            console(d, idx).contains(&format!("TALOS-STANDIN-UP {ip}")),
+            vm::console_tail(d, idx, CONSOLE_TAIL).contains(&format!("TALOS-STANDIN-UP {ip}")),
             "vm{idx} serves at {ip}:\n{}",
-            console(d, idx)
+            vm::console_tail(d, idx, CONSOLE_TAIL)
         );
     }
     let kc = admin.get(&format!("/api/v1/clusters/{id}/kubeconfig")).await;
     assert_eq!(kc.status, 200, "{}", kc.text);
     assert!(kc.text.contains("server: https://10.216.0.10:6443"), "{}", kc.text);
-    let installed = disk_bytes(&d.join("disk0.qcow2"));
+    let installed = vm::disk_bytes(&d.join("disk0.qcow2"));
     assert!(installed.windows(RECORD_MAGIC.len()).any(|w| w == RECORD_MAGIC), "the install wrote the config to disk");
 
     // Delete: both members leave and are wiped by the agent; the addresses go back.
@@ -230,7 +204,7 @@ async fn a_talos_cluster_over_two_vms_becomes_ready_and_is_wiped_on_delete() {
     }
     drop(bmcs);
     for idx in 0..2 {
-        let bytes = disk_bytes(&d.join(format!("disk{idx}.qcow2")));
+        let bytes = vm::disk_bytes(&d.join(format!("disk{idx}.qcow2")));
         assert!(bytes[..MIB as usize].iter().all(|&b| b == 0), "disk {idx}: the MBR and first MiB are gone");
         assert!(bytes[bytes.len() - MIB as usize..].iter().all(|&b| b == 0), "disk {idx}: the config record is gone");
         assert!(!bytes.windows(RECORD_MAGIC.len()).any(|w| w == RECORD_MAGIC), "disk {idx}: no config left");

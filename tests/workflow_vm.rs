@@ -31,50 +31,13 @@ const MIB: u64 = 1 << 20;
 const DISK: u64 = 64 * MIB;
 const PATTERN: &[u8] = b"IRONBAY-WF-PATTERN:";
 const BMC_PASSWORD: &str = "lab-bmc-pw";
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-/// The qemu command line of machine `idx`: its tap, MAC and disk; network first (the BMC's PXE
-/// override), then the disk — a PXE boot answered `exit` falls through to the disk, as on real
-/// firmware. Reboots stay in the same process (no `-no-reboot`): the provision reboots into its disk.
-fn machine(dir: &Path, idx: u32, tap: &str, mac: &str) -> Vec<String> {
-    let sercon = dir.join(format!("sercon{idx}.bin"));
-    std::fs::write(&sercon, [0xf8u8, 0x03]).unwrap();
-    let accel = if vm::accel() == "kvm" { "-enable-kvm" } else { "-accel tcg" };
-    let script = format!(
-        "exec qemu-system-x86_64 {accel} -m 512 -smp 1 -display none -monitor none -boot order=nc \
-         -serial file:{serial} -fw_cfg name=etc/sercon-port,file={sercon} \
-         -netdev tap,id=n0,ifname={tap},script=no,downscript=no -device virtio-net-pci,netdev=n0,mac={mac} \
-         -drive file={disk},if=none,id=d0,format=qcow2 -device virtio-blk-pci,drive=d0,serial=IB-WF-DISK-{idx}",
-        serial = dir.join(format!("serial{idx}.log")).display(),
-        sercon = sercon.display(),
-        disk = dir.join(format!("disk{idx}.qcow2")).display(),
-    );
-    vec!["sh".into(), "-c".into(), script]
-}
-
-fn disk_bytes(qcow2: &Path) -> Vec<u8> {
-    let raw = qcow2.with_extension("out.raw");
-    run(Command::new("qemu-img").args(["convert", "-q", "-O", "raw"]).arg(qcow2).arg(&raw));
-    let bytes = std::fs::read(&raw).unwrap();
-    let _ = std::fs::remove_file(raw);
-    bytes
-}
-
-fn console(dir: &Path, idx: u32) -> String {
-    let s =
-        String::from_utf8_lossy(&std::fs::read(dir.join(format!("serial{idx}.log"))).unwrap_or_default()).to_string();
-    s.chars().rev().take(2500).collect::<Vec<_>>().into_iter().rev().collect()
-}
+/// How much of a serial console a failure message shows.
+const CONSOLE_TAIL: usize = 3000;
 
 async fn finished(admin: &Client, id: &str, dir: &Path, idx: u32) -> Value {
     eventually(&format!("workflow {id}"), 420, || {
         let admin = admin.clone();
-        let tail = console(dir, idx);
+        let tail = vm::console_tail(dir, idx, CONSOLE_TAIL);
         async move {
             let w = admin.get(&format!("/api/v1/workflows/{id}")).await.json;
             match w["state"].as_str() {
@@ -102,14 +65,15 @@ async fn two_machines_are_wiped_and_provisioned_through_their_bmcs() {
         std::fs::copy(Path::new("/usr/lib/ipxe").join(f), pxe.join(f)).expect("iPXE binaries (package ipxe)");
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    run(Command::new("bash").arg(root.join("images/build-agent.sh")).arg(images.join("agent")));
+    vm::run(Command::new("bash").arg(root.join("images/build-agent.sh")).arg(images.join("agent")));
 
     let mut lab = Lab::with_subnet(SERVER, 24);
     let listener = netns::bind_tcp(&lab.server_ns, SocketAddr::from(([10, 215, 0, 1], 0))).expect("report listener");
     let report_url = format!("http://{SERVER}:{}/report", listener.local_addr().unwrap().port());
     let reports = reports::serve_reports(listener);
     let image = images.join("lab/disk.img");
-    let built = run(Command::new("bash").arg(root.join("tests/lab/build-disk-image.sh")).arg(&image).arg(&report_url));
+    let built =
+        vm::run(Command::new("bash").arg(root.join("tests/lab/build-disk-image.sh")).arg(&image).arg(&report_url));
     let sha256 = built.lines().last().and_then(|l| l.strip_prefix("sha256 ")).expect("sha256 line").to_string();
     let image_bytes = std::fs::read(&image).unwrap();
 
@@ -119,11 +83,10 @@ async fn two_machines_are_wiped_and_provisioned_through_their_bmcs() {
     let mut sf = Command::new("sfdisk").arg("-q").arg(&raw0).stdin(std::process::Stdio::piped()).spawn().unwrap();
     std::io::Write::write_all(&mut sf.stdin.take().unwrap(), b"label: gpt\nsize=32MiB, type=linux\n").unwrap();
     assert!(sf.wait().unwrap().success());
-    run(Command::new("qemu-img").args(["convert", "-q", "-O", "qcow2"]).arg(&raw0).arg(d.join("disk0.qcow2")));
-    run(Command::new("qemu-img")
-        .args(["create", "-q", "-f", "qcow2"])
-        .arg(d.join("disk1.qcow2"))
-        .arg(DISK.to_string()));
+    vm::run(Command::new("qemu-img").args(["convert", "-q", "-O", "qcow2"]).arg(&raw0).arg(d.join("disk0.qcow2")));
+    vm::run(
+        Command::new("qemu-img").args(["create", "-q", "-f", "qcow2"]).arg(d.join("disk1.qcow2")).arg(DISK.to_string()),
+    );
 
     let opts = Options { netns: Some(lab.server_ns.clone()), ..Options::default() }
         .env("IRONBAY_LISTEN", &format!("{SERVER}:8080"))
@@ -149,7 +112,7 @@ async fn two_machines_are_wiped_and_provisioned_through_their_bmcs() {
         let tap = lab.add_tap();
         let mac = format!("52:54:00:15:0e:{idx:02x}");
         let bmc_ip = format!("10.215.0.{}", 20 + idx);
-        let bmc = SimBmc::start(&lab, &bmc_ip, BMC_PASSWORD, &machine(d, idx, &tap, &mac));
+        let bmc = SimBmc::start(&lab, &bmc_ip, BMC_PASSWORD, &vm::bmc_machine(d, idx, &tap, &mac, "IB-WF-DISK", ""));
         assert!(!bmc.power_is_on());
         let r = admin
             .post(
@@ -215,11 +178,11 @@ async fn two_machines_are_wiped_and_provisioned_through_their_bmcs() {
     assert!(cert.text.contains("IB-WF-DISK-0"), "{}", cert.text);
 
     // From the host: disk 0's GPT and the pattern at its start are gone; disk 1 starts with the image.
-    let b0 = disk_bytes(&d.join("disk0.qcow2"));
+    let b0 = vm::disk_bytes(&d.join("disk0.qcow2"));
     assert!(b0[..32 * MIB as usize].iter().all(|&b| b == 0), "the wiped disk's first 32 MiB are zero");
     assert!(!b0.windows(8).any(|w| w == b"EFI PART"), "no GPT header is left on the wiped disk");
     bmcs[1].stop();
     drop(bmcs);
-    let b1 = disk_bytes(&d.join("disk1.qcow2"));
+    let b1 = vm::disk_bytes(&d.join("disk1.qcow2"));
     assert_eq!(&b1[..image_bytes.len()], &image_bytes[..], "the provisioned disk holds the image");
 }

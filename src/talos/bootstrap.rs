@@ -12,6 +12,7 @@
 //! The retry loop is the caller's: each call here is one attempt.
 
 use hyper_util::rt::TokioIo;
+use ironbay_talos_api::code_name;
 use ironbay_talos_api::machine::BootstrapRequest;
 use ironbay_talos_api::machine::machine_service_client::MachineServiceClient;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -133,30 +134,6 @@ impl tower::Service<http::Uri> for OneStream {
                 .map(TokioIo::new)
                 .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotConnected, "connection to the node was lost"))
         })
-    }
-}
-
-/// grpc-go's `codes.Code.String()`.
-fn code_name(code: tonic::Code) -> &'static str {
-    use tonic::Code::*;
-    match code {
-        Ok => "OK",
-        Cancelled => "Canceled",
-        Unknown => "Unknown",
-        InvalidArgument => "InvalidArgument",
-        DeadlineExceeded => "DeadlineExceeded",
-        NotFound => "NotFound",
-        AlreadyExists => "AlreadyExists",
-        PermissionDenied => "PermissionDenied",
-        ResourceExhausted => "ResourceExhausted",
-        FailedPrecondition => "FailedPrecondition",
-        Aborted => "Aborted",
-        OutOfRange => "OutOfRange",
-        Unimplemented => "Unimplemented",
-        Internal => "Internal",
-        Unavailable => "Unavailable",
-        DataLoss => "DataLoss",
-        Unauthenticated => "Unauthenticated",
     }
 }
 

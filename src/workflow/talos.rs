@@ -10,7 +10,6 @@ use super::exec::{Ctx, Failure, StepOutcome};
 use crate::model::now_rfc3339;
 use crate::talos::access::os_admin_certificate;
 use crate::talos::bootstrap::{self, BootstrapError, BootstrapOutcome, ClientIdentity};
-use crate::talos::config::MachineRole;
 
 /// apid's port on every Talos node.
 pub const APID_PORT: u16 = 50000;
@@ -117,7 +116,6 @@ pub async fn bootstrap(ctx: &Ctx<'_>) -> Result<StepOutcome, Failure> {
         .iter()
         .find(|m| m.role == "controlplane")
         .ok_or_else(|| Failure::new("CLUSTER_PLAN_INVALID", "the cluster has no control plane", false))?;
-    let _ = MachineRole::Controlplane;
     let secrets = ctx.app.cluster_secrets(&cluster).map_err(Failure::from)?;
     let client =
         os_admin_certificate(&secrets.os_ca).map_err(|e| Failure::new("TALOS_CERTIFICATE", e.to_string(), false))?;

@@ -7,7 +7,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use super::lab::Lab;
 
@@ -114,4 +114,48 @@ impl Drop for Vm {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs a command that must succeed; its stdout.
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// The qemu command line of a BMC-driven lab machine `idx` (what `ipmi_sim`'s chassis control
+/// starts): its tap, MAC and `disk{idx}.qcow2` in `dir`, serial console to `serial{idx}.log`;
+/// network first (the BMC's PXE override), then the disk — a PXE boot answered `exit` falls
+/// through to the disk, as on real firmware. Reboots stay in the same process. `extra`: more qemu
+/// arguments (e.g. `-uuid …`); the disk's serial is `{serial_prefix}-{idx}`.
+pub fn bmc_machine(dir: &Path, idx: u32, tap: &str, mac: &str, serial_prefix: &str, extra: &str) -> Vec<String> {
+    let sercon = dir.join(format!("sercon{idx}.bin"));
+    std::fs::write(&sercon, [0xf8u8, 0x03]).unwrap();
+    let accel = if accel() == "kvm" { "-enable-kvm" } else { "-accel tcg" };
+    let script = format!(
+        "exec qemu-system-x86_64 {accel} -m 512 -smp 1 -display none -monitor none -boot order=nc {extra} \
+         -serial file:{serial} -fw_cfg name=etc/sercon-port,file={sercon} \
+         -netdev tap,id=n0,ifname={tap},script=no,downscript=no -device virtio-net-pci,netdev=n0,mac={mac} \
+         -drive file={disk},if=none,id=d0,format=qcow2 -device virtio-blk-pci,drive=d0,serial={serial_prefix}-{idx}",
+        serial = dir.join(format!("serial{idx}.log")).display(),
+        sercon = sercon.display(),
+        disk = dir.join(format!("disk{idx}.qcow2")).display(),
+    );
+    vec!["sh".into(), "-c".into(), script]
+}
+
+/// A qcow2 disk's bytes; `-U` also reads a disk its running VM holds (what it last flushed).
+pub fn disk_bytes(qcow2: &Path) -> Vec<u8> {
+    let raw = qcow2.with_extension("out.raw");
+    run(Command::new("qemu-img").args(["convert", "-U", "-q", "-O", "raw"]).arg(qcow2).arg(&raw));
+    let bytes = std::fs::read(&raw).unwrap();
+    let _ = std::fs::remove_file(raw);
+    bytes
+}
+
+/// The last `chars` characters of `serial{idx}.log` in `dir`.
+pub fn console_tail(dir: &Path, idx: u32, chars: usize) -> String {
+    let s =
+        String::from_utf8_lossy(&std::fs::read(dir.join(format!("serial{idx}.log"))).unwrap_or_default()).to_string();
+    s.chars().rev().take(chars).collect::<Vec<_>>().into_iter().rev().collect()
 }

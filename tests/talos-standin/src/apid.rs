@@ -19,6 +19,7 @@
 //!   ServerAuth. A real worker gets its certificate from trustd on a control plane node; the
 //!   stand-in worker has no CA key, so its certificate is self-signed.
 
+use ironbay_talos_api::code_name;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::io::Write as _;
@@ -358,30 +359,6 @@ fn peer_orgs<T>(req: &Request<T>) -> Vec<String> {
 /// `role.Parse`: trimmed, empty values skipped, unknown roles kept.
 fn parse_roles<'a>(values: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
     values.into_iter().map(str::trim).filter(|r| !r.is_empty()).map(str::to_owned).collect()
-}
-
-/// grpc-go's `codes.Code.String()`.
-pub fn code_name(code: tonic::Code) -> &'static str {
-    use tonic::Code::*;
-    match code {
-        Ok => "OK",
-        Cancelled => "Canceled",
-        Unknown => "Unknown",
-        InvalidArgument => "InvalidArgument",
-        DeadlineExceeded => "DeadlineExceeded",
-        NotFound => "NotFound",
-        AlreadyExists => "AlreadyExists",
-        PermissionDenied => "PermissionDenied",
-        ResourceExhausted => "ResourceExhausted",
-        FailedPrecondition => "FailedPrecondition",
-        Aborted => "Aborted",
-        OutOfRange => "OutOfRange",
-        Unimplemented => "Unimplemented",
-        Internal => "Internal",
-        Unavailable => "Unavailable",
-        DataLoss => "DataLoss",
-        Unauthenticated => "Unauthenticated",
-    }
 }
 
 #[tonic::async_trait]
