@@ -80,6 +80,7 @@ async fn app(dir: &Path) -> anyhow::Result<AppState> {
             keys.token_signing_key(),
         )),
         workflow_wake: Default::default(),
+        live: Default::default(),
         store,
         keys,
         config,

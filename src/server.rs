@@ -33,6 +33,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         agent_key: Arc::new(crate::agent::key::ApplianceKey::derive(&keys)),
         certificate_key: Arc::new(crate::workflow::certificate::CertificateKey::new(keys.token_signing_key())),
         workflow_wake: Default::default(),
+        live: Default::default(),
         dummy_password_hash: password::dummy_hash().await?,
         store,
         keys,
@@ -65,6 +66,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let deliveries = tokio::spawn(crate::webhooks::run(app.clone()));
     // Workflows: steps left running by a previous run are re-examined once their lease expires.
     let workflows = tokio::spawn(crate::workflow::engine::run(app.clone()));
+    // One reader of the audit log for every open console.
+    let live = tokio::spawn(app.live.clone().follow_audit(app.store.clone()));
     // TFTP only on the named interfaces' addresses; none named, no socket at all.
     let tftp = crate::tftp::start_from_config(&config, app.boot.clone());
 
@@ -85,6 +88,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     prune.abort();
     deliveries.abort();
     workflows.abort();
+    live.abort();
     dhcp.iter().for_each(tokio::task::JoinHandle::abort);
     if let Some(t) = tftp {
         t.abort();

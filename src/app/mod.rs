@@ -10,6 +10,7 @@ pub mod auth;
 pub mod boot;
 pub mod boot_events;
 pub mod clusters;
+pub mod dashboard;
 pub mod devices;
 pub mod enroll_tokens;
 pub mod images;
@@ -56,6 +57,8 @@ pub struct AppState {
     pub certificate_key: Arc<crate::workflow::certificate::CertificateKey>,
     /// Wakes the workflow engine when a workflow is created, cancelled or retried here.
     pub workflow_wake: Arc<tokio::sync::Notify>,
+    /// Changes fanned out to open consoles (see `live`).
+    pub live: crate::live::Hub,
 }
 
 /// Page request, validated: `page` from 1, `per_page` 1..=100 (default 20).

@@ -197,6 +197,7 @@ pub fn router(app: App) -> Router {
         .merge(api)
         .merge(boot::router())
         .merge(agent::router())
+        .merge(crate::console::router())
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(app)
 }
@@ -210,6 +211,11 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
     (axum::http::StatusCode::METHOD_NOT_ALLOWED, axum::Json(body))
 }
 
-async fn api_not_found(uri: axum::http::Uri) -> impl IntoResponse {
-    Error::not_found("ROUTE_NOT_FOUND", format!("no route for {}", uri.path()))
+/// Unknown paths: the API's error body under `/api/`, the console's page elsewhere.
+async fn api_not_found(uri: axum::http::Uri) -> axum::response::Response {
+    if uri.path().starts_with("/api/") {
+        Error::not_found("ROUTE_NOT_FOUND", format!("no route for {}", uri.path())).into_response()
+    } else {
+        crate::console::render::error_page(None, axum::http::StatusCode::NOT_FOUND, "There is no page at this address.")
+    }
 }

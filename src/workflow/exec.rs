@@ -143,9 +143,16 @@ impl Ctx<'_> {
         let target = agent_target(agent).map_err(|e| SshError::BadLine(e.to_string()))?;
         let (tx, mut rx) = mpsc::channel::<Line>(256);
         let log = self.log.clone();
+        // Progress lines also go to open consoles at once (the stored log follows lease renewals).
+        let (live, wf_id, asset_id, idx) =
+            (self.app.live.clone(), self.wf.id.clone(), self.wf.asset_id.clone(), self.idx as i64);
         let pump = tokio::spawn(async move {
             while let Some(line) = rx.recv().await {
-                log.agent(serde_json::to_value(&line).unwrap_or(Value::Null));
+                let value = serde_json::to_value(&line).unwrap_or(Value::Null);
+                if value.get("bytes_total").is_some() {
+                    live.progress(&wf_id, &asset_id, idx, &value);
+                }
+                log.agent(value);
             }
         });
         let out = ssh::run(self.app.agent_key.private(), &target, &command.to_exec(), Some(tx), SSH_CONNECT).await;

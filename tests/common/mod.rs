@@ -2,6 +2,7 @@
 //! SQLite or on a throwaway PostgreSQL, and talks to it over real HTTP.
 #![allow(dead_code)]
 
+pub mod console;
 #[path = "../support/netns.rs"]
 pub mod netns;
 #[path = "../support/postgres.rs"]

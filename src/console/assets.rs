@@ -1,0 +1,9 @@
+//! Console pages: assets (to be filled in).
+
+use axum::Router;
+
+use crate::app::App;
+
+pub fn routes() -> Router<App> {
+    Router::new()
+}
