@@ -52,6 +52,27 @@ pub struct FileConfig {
     pub workflows: WorkflowsFile,
     #[serde(default)]
     pub talos: TalosFile,
+    #[serde(default)]
+    pub tls: TlsFile,
+}
+
+/// `[tls]`: serve the API and console over HTTPS with this PEM certificate chain and key.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFile {
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    /// `Strict-Transport-Security: max-age` (default one year; 0 sends none).
+    pub hsts_max_age_secs: Option<u64>,
+}
+
+/// HTTPS for the listeners (the boot routes too: iPXE fetches over HTTP from the boot URL, which
+/// is configured separately).
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    pub hsts_max_age_secs: u64,
 }
 
 /// `listen = "127.0.0.1:8080"` or `listen = ["127.0.0.1:8080", "10.0.0.1:8080"]`; a string may
@@ -252,6 +273,7 @@ pub struct Config {
     pub devices: DevicesConfig,
     pub workflows: WorkflowsConfig,
     pub talos: TalosConfig,
+    pub tls: Option<TlsConfig>,
 }
 
 /// Boot services (`[boot]`).
@@ -643,6 +665,16 @@ fn validate(f: FileConfig) -> Result<Config, Invalid> {
         online_window: Duration::from_secs(positive("devices.online_window_secs", d.online_window_secs, 300)?),
     };
 
+    let tls = match (f.tls.cert_file, f.tls.key_file) {
+        (Some(cert_file), Some(key_file)) => {
+            Some(TlsConfig { cert_file, key_file, hsts_max_age_secs: f.tls.hsts_max_age_secs.unwrap_or(31_536_000) })
+        }
+        (None, None) if f.tls.hsts_max_age_secs.is_none() => None,
+        (None, None) => return Err(invalid("tls.hsts_max_age_secs", "needs tls.cert_file and tls.key_file")),
+        (Some(_), None) => return Err(invalid("tls.key_file", "is needed with tls.cert_file (PEM private key)")),
+        (None, Some(_)) => return Err(invalid("tls.cert_file", "is needed with tls.key_file (PEM certificate chain)")),
+    };
+
     Ok(Config {
         listen,
         data_dir,
@@ -658,6 +690,7 @@ fn validate(f: FileConfig) -> Result<Config, Invalid> {
         webhooks,
         workflows,
         talos,
+        tls,
     })
 }
 

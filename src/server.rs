@@ -41,6 +41,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         started: Instant::now(),
     });
 
+    // Certificate problems stop the start, before anything listens.
+    let tls = match &config.tls {
+        Some(t) => Some(crate::http::tls::acceptor(&t.cert_file, &t.key_file)?),
+        None => None,
+    };
     let mut listeners = Vec::new();
     for addr in &config.listen {
         let l = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
@@ -77,10 +82,19 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let router = crate::http::router(app.clone());
     let mut servers = tokio::task::JoinSet::new();
     for l in listeners {
-        let svc = router.clone().into_make_service_with_connect_info::<SocketAddr>();
-        servers.spawn(async move { axum::serve(l, svc).with_graceful_shutdown(shutdown_signal()).await });
+        match &tls {
+            Some(acceptor) => {
+                let (acceptor, router) = (acceptor.clone(), router.clone());
+                servers.spawn(async move { crate::http::tls::serve(l, acceptor, router, shutdown_signal()).await });
+            }
+            None => {
+                let svc = router.clone().into_make_service_with_connect_info::<SocketAddr>();
+                servers.spawn(async move { axum::serve(l, svc).with_graceful_shutdown(shutdown_signal()).await });
+            }
+        }
     }
-    let urls: Vec<String> = bound.iter().map(|a| format!("http://{a}")).collect();
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let urls: Vec<String> = bound.iter().map(|a| format!("{scheme}://{a}")).collect();
     tracing::info!(listen = %urls.join(","), database = app.store.backend().name(), data_dir = %config.data_dir.display(), "ironbay ready");
     while let Some(res) = servers.join_next().await {
         res.context("listener task")?.context("serving HTTP")?;

@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod files;
 pub mod gate;
+pub mod tls;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -198,8 +199,41 @@ pub fn router(app: App) -> Router {
         .merge(boot::router())
         .merge(agent::router())
         .merge(crate::console::router())
+        .layer(axum::middleware::from_fn_with_state(app.clone(), secure_transport))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(app)
+}
+
+/// Served over TLS: browsers are told to use HTTPS only (HSTS) and every cookie is `Secure`, so a
+/// session cookie never travels in clear even if someone is sent to an http:// address.
+async fn secure_transport(
+    axum::extract::State(app): axum::extract::State<App>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    let mut resp = next.run(req).await;
+    let Some(tls) = &app.config.tls else { return resp };
+    let h = resp.headers_mut();
+    if tls.hsts_max_age_secs > 0
+        && let Ok(v) = HeaderValue::from_str(&format!("max-age={}; includeSubDomains", tls.hsts_max_age_secs))
+    {
+        h.insert(header::STRICT_TRANSPORT_SECURITY, v);
+    }
+    let cookies: Vec<HeaderValue> = h.get_all(header::SET_COOKIE).iter().cloned().collect();
+    if !cookies.is_empty() {
+        h.remove(header::SET_COOKIE);
+        for c in cookies {
+            let secured = match c.to_str() {
+                Ok(s) if !s.to_ascii_lowercase().contains("; secure") => {
+                    HeaderValue::from_str(&format!("{s}; Secure")).unwrap_or(c)
+                }
+                _ => c,
+            };
+            h.append(header::SET_COOKIE, secured);
+        }
+    }
+    resp
 }
 
 async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> impl IntoResponse {
