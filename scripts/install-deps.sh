@@ -53,6 +53,10 @@ PACKAGES=(
     syslinux-common
     mtools
     dosfstools
+    # The console's browser tests (tests/browser.rs): headless Chromium driven over WebDriver.
+    chromium
+    chromium-driver
+    fonts-dejavu-core
 )
 
 missing=()
@@ -60,6 +64,10 @@ missing=()
 # do (some images ship Google's); otherwise Debian's kubernetes-client.
 if ! command -v kubectl >/dev/null; then
     missing+=(kubernetes-client)
+fi
+# npm installs axe-core for the accessibility check; any Node.js with npm will do.
+if ! command -v npm >/dev/null; then
+    missing+=(npm)
 fi
 for pkg in "${PACKAGES[@]}"; do
     # "install ok installed" distinguishes a real install from a removed
@@ -70,8 +78,22 @@ for pkg in "${PACKAGES[@]}"; do
     fi
 done
 
+# axe-core (npm, version pinned by tests/browser/package-lock.json), loaded into the page by the
+# browser tests. Skipped when the installed copy already matches the lock file.
+browser_test_packages() {
+    local dir
+    dir="$(cd "$(dirname "$0")/.." && pwd)/tests/browser"
+    if [[ -f "$dir/node_modules/.package-lock.json" ]] && cmp -s <(grep -v '"name"' "$dir/package-lock.json" | grep '"version"' | sort) \
+        <(grep -v '"name"' "$dir/node_modules/.package-lock.json" | grep '"version"' | sort); then
+        return 0
+    fi
+    echo "install-deps: npm ci in tests/browser"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+}
+
 if [[ ${#missing[@]} -eq 0 ]]; then
-    echo "install-deps: all ${#PACKAGES[@]} packages (and kubectl) already installed"
+    browser_test_packages
+    echo "install-deps: all ${#PACKAGES[@]} packages (and kubectl, npm) already installed"
     exit 0
 fi
 
@@ -117,4 +139,5 @@ if command -v pg_lsclusters >/dev/null 2>&1; then
     done < <(pg_lsclusters --no-header 2>/dev/null || true)
 fi
 
+browser_test_packages
 echo "install-deps: done"
