@@ -160,7 +160,39 @@ async fn registering_an_asset_and_a_duplicate_mac() {
     // The asset page after registering.
     let page =
         c.follow(&Page { status: reqwest::StatusCode::SEE_OTHER, location: Some(to), html: String::new() }).await;
-    page.has("<h1>web-01").has("role=web").has("10.1.2.3");
+    page.has("<h1>web-01").has("role=web").has("10.1.2.3").has(&format!("href=\"/assets/{id}/edit\""));
+
+    // Editing: the form shows the asset as it is; a refused value keeps what was typed.
+    let edit = c.get(&format!("/assets/{id}/edit")).await;
+    assert_eq!(edit.status, 200, "{}", edit.html);
+    edit.has("value=\"web-01\"").has("value=\"rack-a, role=web\"").has("value=\"10.1.2.3\"").has("Leave empty to keep");
+    let fields = |hostname: &'static str, remove: bool| {
+        let mut f = vec![
+            ("hostname", hostname),
+            ("macs", "52:54:00:aa:00:01"),
+            ("tags", "rack-c"),
+            ("bmc_driver", "ipmi"),
+            ("bmc_address", "10.1.2.3"),
+            ("bmc_username", "root"),
+        ];
+        if remove {
+            f.push(("remove_bmc", "on"));
+        }
+        f
+    };
+    let p = c.post(&format!("/assets/{id}/edit"), &fields("web_01!", false)).await;
+    assert_eq!(p.status, 422, "{}", p.html);
+    p.has("is not a valid hostname").has("value=\"web_01!\"").has("value=\"rack-c\"");
+    let p = c.post(&format!("/assets/{id}/edit"), &fields("web-01a", false)).await;
+    assert_eq!(p.status, 303, "{}", p.html);
+    let a = admin.get(&format!("/api/v1/assets/{id}")).await.json;
+    assert_eq!(a["hostname"], "web-01a");
+    assert_eq!(a["tags"], json!(["rack-c"]));
+    assert_eq!(a["macs"], json!(["52:54:00:aa:00:01"]));
+    assert_eq!(a["bmc"]["password_set"], true, "the password is kept: {a}");
+    let p = c.post(&format!("/assets/{id}/edit"), &fields("web-01a", true)).await;
+    assert_eq!(p.status, 303, "{}", p.html);
+    assert_eq!(admin.get(&format!("/api/v1/assets/{id}")).await.json["bmc"], Value::Null);
 }
 
 /// Boots an agent for `mac` far enough to report `inventory` (enrolment and registration).
@@ -363,7 +395,13 @@ async fn a_viewer_sees_no_actions_and_its_posts_are_refused() {
     p.has("db-01").lacks("Register an asset");
     let p = v.get(&format!("/assets/{id}")).await;
     assert_eq!(p.status, 200, "{}", p.html);
-    p.has("<h1>db-01").lacks("/wipe\"").lacks("/provision\"").lacks("/power\"").lacks("/pxe\"").lacks("delete-button");
+    p.has("<h1>db-01")
+        .lacks("/edit\"")
+        .lacks("/wipe\"")
+        .lacks("/provision\"")
+        .lacks("/power\"")
+        .lacks("/pxe\"")
+        .lacks("delete-button");
     let p = v.get(&format!("/assets/{id}/wipe")).await;
     p.has("Policy verdict").lacks("id=\"start-button\"");
     let p = v.get(&format!("/workflows/{wf}")).await;

@@ -14,7 +14,7 @@ use ironbay_wire::inventory::{Disk, Nic};
 use super::form::{FormData, Posted, urlencode};
 use super::render::{self, Layout};
 use super::session::Session;
-use crate::app::assets::{AssetView, BmcInput, CreateAsset};
+use crate::app::assets::{AssetView, BmcInput, CreateAsset, UpdateAsset};
 use crate::app::console_assets::AssetListItem;
 use crate::app::images::ImageView;
 use crate::app::workflows::{
@@ -30,6 +30,9 @@ use crate::store::workflows::WorkflowQuery;
 
 /// Rows per page of the asset table.
 const PER_PAGE: u32 = 50;
+/// How long the asset page waits for the BMC's power state before showing the page without it
+/// (an unreachable BMC is retried for much longer; the "Read power state" button waits for it).
+const PAGE_BMC_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 /// The workflows listed on an asset's page (latest first).
 const HISTORY: u32 = 20;
 
@@ -38,6 +41,7 @@ pub fn routes() -> Router<App> {
         .route("/assets", get(list).post(create))
         .route("/assets/new", get(new_form))
         .route("/assets/{id}", get(detail))
+        .route("/assets/{id}/edit", get(edit_form).post(edit))
         .route("/assets/{id}/power", post(power))
         .route("/assets/{id}/pxe", post(pxe_next_boot))
         .route("/assets/{id}/bmc-check", post(bmc_check))
@@ -229,6 +233,8 @@ struct AssetFormValues {
     bmc_address: String,
     bmc_port: String,
     bmc_username: String,
+    /// Edit form only: remove the BMC.
+    remove_bmc: bool,
 }
 
 impl AssetFormValues {
@@ -243,6 +249,24 @@ impl AssetFormValues {
             bmc_address: f.text("bmc_address"),
             bmc_port: f.text("bmc_port"),
             bmc_username: f.text("bmc_username"),
+            remove_bmc: f.checked("remove_bmc"),
+        }
+    }
+
+    /// The edit form filled from the asset as it is.
+    fn from_asset(a: &AssetView) -> AssetFormValues {
+        let join = |v: Vec<String>| v.join(", ");
+        AssetFormValues {
+            hostname: a.hostname.clone(),
+            macs: join(a.macs.iter().map(ToString::to_string).collect()),
+            tags: join(a.tags.clone()),
+            serial: a.serial.clone().unwrap_or_default(),
+            smbios_uuid: a.smbios_uuid.clone().unwrap_or_default(),
+            bmc_driver: a.bmc.as_ref().map(|b| b.driver.as_str()).unwrap_or("ipmi").to_string(),
+            bmc_address: a.bmc.as_ref().map(|b| b.address.clone()).unwrap_or_default(),
+            bmc_port: a.bmc.as_ref().map(|b| b.port.to_string()).unwrap_or_default(),
+            bmc_username: a.bmc.as_ref().map(|b| b.username.clone()).unwrap_or_default(),
+            remove_bmc: false,
         }
     }
 }
@@ -252,14 +276,17 @@ fn words(s: &str) -> Vec<String> {
     s.split(|c: char| c == ',' || c.is_whitespace()).filter(|w| !w.is_empty()).map(str::to_string).collect()
 }
 
-/// The API's create body from the form.
-fn create_request(f: &FormData) -> Result<CreateAsset, Error> {
-    let macs = words(f.get("macs").unwrap_or_default())
+fn form_macs(f: &FormData) -> Result<Vec<Mac>, Error> {
+    words(f.get("macs").unwrap_or_default())
         .iter()
         .map(|m| m.parse::<Mac>().map_err(|_| Error::invalid_field("macs", format!("`{m}` is not a MAC address"))))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect()
+}
+
+/// The BMC fields, when any is filled in (the password may be left out on edit: kept).
+fn form_bmc(f: &FormData) -> Result<Option<BmcInput>, Error> {
     let bmc_given = ["bmc_address", "bmc_username", "bmc_password", "bmc_port"].iter().any(|k| f.get(k).is_some());
-    let bmc = if bmc_given {
+    Ok(if bmc_given {
         let driver = f.get("bmc_driver").unwrap_or("ipmi");
         let port = match f.get("bmc_port") {
             None => None,
@@ -274,13 +301,31 @@ fn create_request(f: &FormData) -> Result<CreateAsset, Error> {
         })
     } else {
         None
-    };
+    })
+}
+
+/// The API's create body from the form.
+fn create_request(f: &FormData) -> Result<CreateAsset, Error> {
     Ok(CreateAsset {
         hostname: f.text("hostname"),
-        macs,
+        macs: form_macs(f)?,
         tags: words(f.get("tags").unwrap_or_default()),
         smbios_uuid: f.get("smbios_uuid").map(str::to_string),
         serial: f.get("serial").map(str::to_string),
+        bmc: form_bmc(f)?,
+    })
+}
+
+/// The API's update body from the edit form: every field as shown (a cleared serial is
+/// removed); the BMC is removed only with its checkbox, and kept when its fields are empty.
+fn update_request(f: &FormData) -> Result<UpdateAsset, Error> {
+    let bmc = if f.checked("remove_bmc") { Some(None) } else { form_bmc(f)?.map(Some) };
+    Ok(UpdateAsset {
+        hostname: Some(f.text("hostname")),
+        macs: Some(form_macs(f)?),
+        tags: Some(words(f.get("tags").unwrap_or_default())),
+        smbios_uuid: None,
+        serial: Some(f.get("serial").map(str::to_string)),
         bmc,
     })
 }
@@ -313,6 +358,48 @@ async fn create(State(app): State<App>, Posted { session, form }: Posted) -> Res
             };
             with_status(page.into_response(), crate::http::error::status(&e))
         }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "console/asset_edit.html")]
+struct AssetEditPage {
+    l: Layout,
+    a: AssetView,
+    v: AssetFormValues,
+    error: Option<String>,
+}
+
+async fn edit_form(State(app): State<App>, session: Session, Path(id): Path<String>) -> Response {
+    match app.asset_get(&session.actor, &id).await {
+        Ok(a) => {
+            let v = AssetFormValues::from_asset(&a);
+            AssetEditPage { l: Layout::new(&session, format!("Edit {}", a.hostname), "assets"), a, v, error: None }
+                .into_response()
+        }
+        Err(e) => render::error_response(&session, &e),
+    }
+}
+
+async fn edit(State(app): State<App>, Path(id): Path<String>, Posted { session, form }: Posted) -> Response {
+    let result = match update_request(&form) {
+        Ok(req) => app.asset_update(&session.actor, &id, req).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(a) => render::done(&format!("/assets/{}", a.id), &format!("Saved asset {}", a.hostname)),
+        Err(e) => match app.asset_get(&session.actor, &id).await {
+            Ok(a) => {
+                let page = AssetEditPage {
+                    l: Layout::new(&session, format!("Edit {}", a.hostname), "assets"),
+                    a,
+                    v: AssetFormValues::from_form(&form),
+                    error: Some(render::message(&e)),
+                };
+                with_status(page.into_response(), crate::http::error::status(&e))
+            }
+            Err(_) => render::error_response(&session, &e),
+        },
     }
 }
 
@@ -397,9 +484,13 @@ async fn detail_page(app: &App, session: &Session, id: &str, read_power: bool) -
     let power = if a.bmc.is_none() || !read_power {
         PowerInfo::NotRead
     } else {
-        match app.asset_bmc_check(&session.actor, id).await {
-            Ok(p) => PowerInfo::Read(p),
-            Err(e) => PowerInfo::Failed(render::message(&e)),
+        match tokio::time::timeout(PAGE_BMC_WAIT, app.asset_bmc_check(&session.actor, id)).await {
+            Ok(Ok(p)) => PowerInfo::Read(p),
+            Ok(Err(e)) => PowerInfo::Failed(render::message(&e)),
+            Err(_) => PowerInfo::Failed(format!(
+                "the BMC did not answer within {} seconds; use \"Read power state\" to wait for it longer.",
+                PAGE_BMC_WAIT.as_secs()
+            )),
         }
     };
     Ok(AssetDetailPage {
