@@ -3,11 +3,14 @@
 //! (typed confirmation, policy verdict) and the workflow page, for an admin and a viewer.
 
 mod common;
+#[path = "support/standin_agent.rs"]
+mod standin_agent;
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use common::console::{Console, Page};
-use common::{ADMIN_PASSWORD, Appliance, Backend, Client, kernel_arg};
+use common::{ADMIN_PASSWORD, Appliance, Backend, Client, Options, eventually, kernel_arg};
 use ironbay_agent::appliance::Appliance as ApplianceApi;
 use ironbay_agent::identity::Identity;
 use ironbay_wire::inventory::{Disk, Inventory, Nic};
@@ -434,4 +437,54 @@ async fn a_viewer_sees_no_actions_and_its_posts_are_refused() {
     assert_eq!(p.status, 403);
     p.has("INSUFFICIENT_SCOPE");
     assert_eq!(workflows_of(&admin, &id).await.len(), wf_count);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workflow_page_shows_a_running_steps_progress_then_its_outcome() {
+    let opts = Options::default().env("IRONBAY_WORKFLOWS__LEASE_SECS", "2").env("IRONBAY_WORKFLOWS__POLL_MS", "100");
+    let app = Appliance::start_with(Backend::Sqlite, opts).await;
+    let admin = app.admin().await;
+    let agent = standin_agent::start(&app.base, "52:54:00:f0:00:01", &"0".repeat(64)).await;
+    // The stand-in's wipe takes this long after its first progress line.
+    agent.counters.work_ms.store(3000, Ordering::SeqCst);
+    let id = agent.asset.clone();
+    let hostname = admin.get(&format!("/api/v1/assets/{id}")).await.json["hostname"].as_str().unwrap().to_string();
+    let mut c = Console::login(&app.base, "admin", ADMIN_PASSWORD).await;
+    let p = c.post(&format!("/assets/{id}/wipe"), &[("method", "zero"), ("confirm", &hostname)]).await;
+    assert_eq!(p.status, 303, "{}", p.html);
+    let to = p.location.clone().expect("redirect");
+    let wf = to.trim_start_matches("/workflows/").to_string();
+
+    // While the wipe runs: its progress bar (from the agent's progress line) and a cancel button.
+    let running = eventually("the running wipe's progress bar", 30, || {
+        let (http, url) = (c.http.clone(), format!("{}{to}", app.base));
+        async move {
+            let html =
+                http.get(url).send().await.map_err(|e| e.to_string())?.text().await.map_err(|e| e.to_string())?;
+            if html.contains("<progress") { Ok(html) } else { Err("no progress bar yet".into()) }
+        }
+    })
+    .await;
+    assert!(running.contains("wipe /dev/vda"), "{running}");
+    assert!(running.contains("0% · 0 B of 1.0 MiB"), "{running}");
+    assert!(running.contains("Cancel workflow"), "{running}");
+
+    // Once it has succeeded: no bar, the step log, the certificate link, no action.
+    eventually("the wipe to succeed", 60, || {
+        let admin = &admin;
+        let wf = wf.clone();
+        async move {
+            let w = admin.get(&format!("/api/v1/workflows/{wf}")).await.json;
+            if w["state"] == "succeeded" { Ok(()) } else { Err(w["state"].to_string()) }
+        }
+    })
+    .await;
+    let done = c.get(&to).await;
+    done.has("state-succeeded").lacks("<progress").lacks("Cancel workflow").lacks("Retry from the failed step");
+    done.has("<pre class=\"log\">")
+        .has("wipe /dev/vda 0 B / 1.0 MiB")
+        .has(&format!("/api/v1/workflows/{wf}/certificate"));
+    // The asset page lists it as succeeded.
+    let p = c.get(&format!("/assets/{id}")).await;
+    p.has(&format!("href=\"/workflows/{wf}\"")).has("badge state-succeeded");
 }
