@@ -62,6 +62,7 @@ async fn the_asset_table_filters_sorts_and_pages() {
     assert!(at(&p, "node-000") < at(&p, "node-001"));
     let p2 = c.get("/assets?sort=hostname&order=asc&page=2").await;
     p2.has("Showing 51–60 of 60 assets.").has("node-050").has("node-059").lacks("node-049");
+    c.get("/assets?page=9").await.has("No assets on page 9: there are 60").lacks(">node-0");
 
     // Descending, and by creation time newest first.
     let p = c.get("/assets?sort=hostname&order=desc").await;
