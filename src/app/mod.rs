@@ -10,6 +10,7 @@ pub mod auth;
 pub mod boot;
 pub mod boot_events;
 pub mod clusters;
+pub mod console_assets;
 pub mod dashboard;
 pub mod devices;
 pub mod enroll_tokens;

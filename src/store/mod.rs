@@ -8,6 +8,7 @@ pub mod assets;
 pub mod audit;
 pub mod boot_events;
 pub mod clusters;
+pub mod console_assets;
 pub mod dashboard;
 pub mod devices;
 pub mod dhcp_leases;
