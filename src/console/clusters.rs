@@ -7,7 +7,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -20,7 +20,7 @@ use crate::app::clusters::{ClusterView, CreateCluster, NodeRequest};
 use crate::app::vnis::VniView;
 use crate::app::{App, MAX_PER_PAGE, PageRequest};
 use crate::error::Error;
-use crate::model::AssetState;
+use crate::model::{AssetState, Scope};
 use crate::store::assets::AssetQuery;
 use crate::talos::config::{DEFAULT_KUBERNETES_VERSION, DEFAULT_TALOS_VERSION};
 
@@ -210,6 +210,14 @@ async fn new_page(app: &App, session: &Session, form: ClusterForm, error: Option
 }
 
 async fn new_form(State(app): State<App>, session: Session) -> Response {
+    // A form the user could not submit is not offered (the service refuses the POST anyway).
+    if !session.can(Scope::ClustersWrite) {
+        return render::error_page(
+            Some(&session),
+            StatusCode::FORBIDDEN,
+            "Creating clusters needs the clusters:write permission (operator or admin role).",
+        );
+    }
     new_page(&app, &session, ClusterForm::default(), None).await
 }
 
@@ -255,10 +263,21 @@ impl ClusterDetailPage {
     }
 }
 
-async fn detail_page(app: &App, session: &Session, id: &str, confirm: String, delete_error: Option<String>) -> Response {
+async fn detail_page(
+    app: &App,
+    session: &Session,
+    id: &str,
+    confirm: String,
+    delete_error: Option<String>,
+) -> Response {
     match app.cluster_get(&session.actor, id).await {
-        Ok(c) => ClusterDetailPage { l: Layout::new(session, format!("Cluster {}", c.name), "clusters"), c, confirm, delete_error }
-            .into_response(),
+        Ok(c) => ClusterDetailPage {
+            l: Layout::new(session, format!("Cluster {}", c.name), "clusters"),
+            c,
+            confirm,
+            delete_error,
+        }
+        .into_response(),
         Err(e) => render::error_response(session, &e),
     }
 }
@@ -271,10 +290,9 @@ async fn delete(State(app): State<App>, Path(id): Path<String>, Posted { session
     let typed = form.text("confirm");
     // Checked here as well: the page's script only enables the button.
     let result = match app.cluster_get(&session.actor, &id).await {
-        Ok(c) if c.name != typed => Err(Error::invalid_field(
-            "confirm",
-            format!("type the cluster's name `{}` to confirm deleting it", c.name),
-        )),
+        Ok(c) if c.name != typed => {
+            Err(Error::invalid_field("confirm", format!("type the cluster's name `{}` to confirm deleting it", c.name)))
+        }
         Ok(_) => app.cluster_delete(&session.actor, &id).await,
         Err(e) => Err(e),
     };

@@ -215,8 +215,11 @@ async fn create_token(State(app): State<App>, Posted { session, form }: Posted) 
             with_status(page.into_response(), StatusCode::CREATED)
         }
         Err(e) => {
-            let refusal =
-                Refusal { form: Some(TokenForm::from_form(&form)), error: Some(render::message(&e)), revoke_error: None };
+            let refusal = Refusal {
+                form: Some(TokenForm::from_form(&form)),
+                error: Some(render::message(&e)),
+                revoke_error: None,
+            };
             with_status(list_page(&app, &session, &ListQuery::default(), refusal).await, status_of(&e))
         }
     }
@@ -311,7 +314,9 @@ async fn delete(State(app): State<App>, Path(id): Path<String>, Posted { session
         Err(e) => Err(e),
     };
     match result {
-        Ok(d) => render::done(&format!("/devices/{id}"), &format!("Deleted device {}: its certificates are revoked", d.name)),
+        Ok(d) => {
+            render::done(&format!("/devices/{id}"), &format!("Deleted device {}: its certificates are revoked", d.name))
+        }
         Err(e) => {
             let page = detail_page(
                 &app,

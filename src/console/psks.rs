@@ -105,12 +105,7 @@ async fn list_page(app: &App, session: &Session, q: &ListQuery, form: PskForm, e
             return render::error_response(session, &e);
         }
     };
-    let query = PskQuery {
-        vlan_id,
-        enabled: None,
-        status: q.get("status").map(str::to_string),
-        now: String::new(),
-    };
+    let query = PskQuery { vlan_id, enabled: None, status: q.get("status").map(str::to_string), now: String::new() };
     match app.psk_list(&session.actor, query, page).await {
         Ok(p) => PskListPage {
             l: Layout::new(session, "PSKs", "psks"),

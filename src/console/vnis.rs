@@ -98,7 +98,10 @@ pub(super) fn status_of(e: &Error) -> StatusCode {
 /// A number field; the message names the field like the service's own errors do.
 pub(super) fn int_field(form: &FormData, name: &str) -> Result<Option<i64>, Error> {
     form.get(name)
-        .map(|v| v.parse::<i64>().map_err(|_| Error::invalid_field(name, format!("{name} must be a whole number, got `{v}`"))))
+        .map(|v| {
+            v.parse::<i64>()
+                .map_err(|_| Error::invalid_field(name, format!("{name} must be a whole number, got `{v}`")))
+        })
         .transpose()
 }
 
@@ -380,10 +383,9 @@ async fn delete(State(app): State<App>, Path(id): Path<String>, Posted { session
     let typed = form.text("confirm");
     // The typed name is checked here too: the page's script only enables the button.
     let result = match app.vni_get(&session.actor, &id).await {
-        Ok(v) if v.name != typed => Err(Error::invalid_field(
-            "confirm",
-            format!("type the VNI's name `{}` to confirm deleting it", v.name),
-        )),
+        Ok(v) if v.name != typed => {
+            Err(Error::invalid_field("confirm", format!("type the VNI's name `{}` to confirm deleting it", v.name)))
+        }
         Ok(v) => app.vni_delete(&session.actor, &id).await.map(|()| v),
         Err(e) => Err(e),
     };
@@ -399,15 +401,15 @@ async fn delete(State(app): State<App>, Path(id): Path<String>, Posted { session
 }
 
 async fn allocate(State(app): State<App>, Path(id): Path<String>, Posted { session, form }: Posted) -> Response {
-    let alloc =
-        AllocForm { holder_type: form.text("holder_type"), holder_id: form.text("holder_id"), address: form.text("address") };
+    let alloc = AllocForm {
+        holder_type: form.text("holder_type"),
+        holder_id: form.text("holder_id"),
+        address: form.text("address"),
+    };
     let result = match ip_field(&form, "address") {
         Ok(address) => {
-            let req = AllocateRequest {
-                holder_type: alloc.holder_type.clone(),
-                holder_id: alloc.holder_id.clone(),
-                address,
-            };
+            let req =
+                AllocateRequest { holder_type: alloc.holder_type.clone(), holder_id: alloc.holder_id.clone(), address };
             app.vni_allocate(&session.actor, &id, req).await
         }
         Err(e) => Err(e),
@@ -448,7 +450,8 @@ mod tests {
         assert_eq!((p.pages, p.prev.as_deref(), p.next.as_deref()), (3, Some("/vnis?page=1"), Some("/vnis?page=3")));
         let p = Pager::new("/vnis?", "page", PageRequest { page: 1, per_page: 50 }, 0);
         assert_eq!((p.pages, p.prev, p.next), (1, None, None));
-        let f = FormData::parse(b"dns_servers=10.0.0.1%2C+10.0.0.2%0A10.0.0.3&reserved=10.0.0.5-10.0.0.9%0D%0A10.0.0.20");
+        let f =
+            FormData::parse(b"dns_servers=10.0.0.1%2C+10.0.0.2%0A10.0.0.3&reserved=10.0.0.5-10.0.0.9%0D%0A10.0.0.20");
         assert_eq!(ip_list(&f, "dns_servers").map(|v| v.len()).ok(), Some(3));
         let r = range_list(f.raw("reserved").unwrap_or_default()).ok().unwrap_or_default();
         assert_eq!(r.len(), 2);
