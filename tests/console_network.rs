@@ -100,7 +100,7 @@ async fn vni_pages_create_edit_allocate_and_delete() {
     // Edit: a refused change keeps what was typed; an accepted one is saved.
     let bad =
         c.post(&format!("/vnis/{id}"), &[("name", "lab"), ("gateway", "10.99.0.1"), ("description", "moved")]).await;
-    assert!(bad.status == 422 || bad.status == 400, "{}: {}", bad.status, bad.html);
+    assert_eq!(bad.status, 422, "{}", bad.html);
     bad.has("class=\"error\"").has("value=\"10.99.0.1\"").has("value=\"moved\"");
     let saved = c
         .post(
@@ -179,6 +179,7 @@ async fn a_viewer_sees_vnis_without_actions_and_its_posts_are_refused() {
     ] {
         let p = v.post(&path, &fields).await;
         assert_eq!(p.status, 403, "{path}: {}", p.html);
+        p.has("missing permission").has("vnis:write");
     }
     assert_eq!(admin.get(&format!("/api/v1/vnis/{id}")).await.status, 200);
     assert_eq!(admin.get("/api/v1/vnis").await.json["meta"]["total"], 1);
@@ -229,6 +230,7 @@ async fn psk_values_show_once_and_reveals_are_audited() {
     detail.lacks("Delete PSK");
     let forged = op.post(&format!("/psks/{id}/delete"), &[("confirm", "guest-jane")]).await;
     assert_eq!(forged.status, 403, "{}", forged.html);
+    forged.has("psks:delete");
     assert_eq!(audit_count(&admin, "psk.read_value", &id).await, 0, "a detail page reads no value");
 
     // Reveal: the value, and an audit entry.
@@ -364,6 +366,9 @@ async fn enrollment_tokens_show_once_and_devices_can_be_deleted() {
     page.has("sensor-1").lacks("Create token").lacks("/revoke");
     v.get(&format!("/devices/{dev}")).await.lacks("/delete");
     let forged = v.post("/enrollment-tokens", &[("max_uses", "1")]).await;
+    assert_eq!(forged.status, 403, "{}", forged.html);
+    forged.has("devices:write");
+    let forged = v.post(&format!("/devices/{dev}/delete"), &[("confirm", "sensor-1")]).await;
     assert_eq!(forged.status, 403, "{}", forged.html);
     assert_eq!(admin.get("/api/v1/enroll-tokens").await.json["meta"]["total"], 1);
 }
@@ -514,6 +519,7 @@ async fn clusters_are_created_from_available_assets() {
     assert_eq!(v.get("/clusters/new").await.status, 403);
     let forged = v.post("/clusters", &[("name", "c2"), ("asset", b_asset), (&role_b, "controlplane")]).await;
     assert_eq!(forged.status, 403, "{}", forged.html);
+    forged.has("clusters:write").lacks("Create cluster</button>");
     let forged = v.post(&format!("/clusters/{id}/delete"), &[("confirm", "c1")]).await;
     assert_eq!(forged.status, 403, "{}", forged.html);
     assert_eq!(admin.get("/api/v1/clusters").await.json["meta"]["total"], 1);

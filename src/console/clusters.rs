@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::form::{FormData, Posted};
 use super::render::{self, Layout};
 use super::session::Session;
-use super::vnis::{ListQuery, Pager, ip_field, ip_list, status_of, with_status};
+use super::vnis::{ListQuery, Pager, ip_field, ip_list, not_permitted, status_of, with_status};
 use crate::app::clusters::{ClusterView, CreateCluster, NodeRequest};
 use crate::app::vnis::VniView;
 use crate::app::{App, MAX_PER_PAGE, PageRequest};
@@ -235,6 +235,9 @@ async fn create(State(app): State<App>, Posted { session, form }: Posted) -> Res
             ),
         ),
         Err(e) => {
+            if let Some(r) = not_permitted(&session, &e) {
+                return r;
+            }
             let page = new_page(&app, &session, ClusterForm::from_form(&form), Some(render::message(&e))).await;
             with_status(page, status_of(&e))
         }
@@ -306,7 +309,12 @@ async fn delete(State(app): State<App>, Path(id): Path<String>, Posted { session
                 d.released_addresses.len()
             ),
         ),
-        Err(e) => with_status(detail_page(&app, &session, &id, typed, Some(render::message(&e))).await, status_of(&e)),
+        Err(e) => {
+            if let Some(r) = not_permitted(&session, &e) {
+                return r;
+            }
+            with_status(detail_page(&app, &session, &id, typed, Some(render::message(&e))).await, status_of(&e))
+        }
     }
 }
 

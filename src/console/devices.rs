@@ -15,7 +15,7 @@ use axum::routing::{get, post};
 use super::form::{FormData, Posted};
 use super::render::{self, Layout};
 use super::session::Session;
-use super::vnis::{ListQuery, Pager, int_field, keep_filters, status_of, with_status};
+use super::vnis::{ListQuery, Pager, int_field, keep_filters, not_permitted, status_of, with_status};
 use crate::app::devices::{DeviceEventView, DeviceStatus, DeviceView};
 use crate::app::enroll_tokens::{CreateEnrollToken, EnrollTokenView, TokenStatus};
 use crate::app::vnis::VniView;
@@ -215,6 +215,9 @@ async fn create_token(State(app): State<App>, Posted { session, form }: Posted) 
             with_status(page.into_response(), StatusCode::CREATED)
         }
         Err(e) => {
+            if let Some(r) = not_permitted(&session, &e) {
+                return r;
+            }
             let refusal = Refusal {
                 form: Some(TokenForm::from_form(&form)),
                 error: Some(render::message(&e)),
@@ -229,6 +232,9 @@ async fn revoke_token(State(app): State<App>, Path(id): Path<String>, Posted { s
     match app.enroll_token_revoke(&session.actor, &id).await {
         Ok(()) => render::done("/devices", &format!("Revoked enrollment token {id}")),
         Err(e) => {
+            if let Some(r) = not_permitted(&session, &e) {
+                return r;
+            }
             let refusal = Refusal { revoke_error: Some(render::message(&e)), ..Refusal::default() };
             with_status(list_page(&app, &session, &ListQuery::default(), refusal).await, status_of(&e))
         }
@@ -318,6 +324,9 @@ async fn delete(State(app): State<App>, Path(id): Path<String>, Posted { session
             render::done(&format!("/devices/{id}"), &format!("Deleted device {}: its certificates are revoked", d.name))
         }
         Err(e) => {
+            if let Some(r) = not_permitted(&session, &e) {
+                return r;
+            }
             let page = detail_page(
                 &app,
                 &session,

@@ -15,7 +15,7 @@ use axum::routing::{get, post};
 use super::form::{FormData, Posted};
 use super::render::{self, Layout};
 use super::session::Session;
-use super::vnis::{ListQuery, Pager, int_field, keep_filters, status_of, with_status};
+use super::vnis::{ListQuery, Pager, int_field, keep_filters, not_permitted, status_of, with_status};
 use crate::app::App;
 use crate::app::psks::{CreatePsk, PskView, PskWithValue, RotatePsk, UpdatePsk};
 use crate::error::Error;
@@ -148,6 +148,9 @@ async fn create(State(app): State<App>, Posted { session, form }: Posted) -> Res
     match result {
         Ok(p) => value_page(&session, p, "created", StatusCode::CREATED),
         Err(e) => {
+            if let Some(r) = not_permitted(&session, &e) {
+                return r;
+            }
             let page =
                 list_page(&app, &session, &ListQuery::default(), PskForm::from_form(&form), Some(render::message(&e)))
                     .await;
@@ -258,6 +261,9 @@ async fn update(State(app): State<App>, Path(id): Path<String>, Posted { session
             render::done(&format!("/psks/{}", p.id), &notice)
         }
         Err(e) => {
+            if let Some(r) = not_permitted(&session, &e) {
+                return r;
+            }
             let mut st = DetailState::clean();
             if state_change {
                 st.errors.state = Some(render::message(&e));
@@ -274,6 +280,9 @@ async fn reveal(State(app): State<App>, Path(id): Path<String>, Posted { session
     match app.psk_get(&session.actor, &id).await {
         Ok(p) => value_page(&session, p, "revealed", StatusCode::OK),
         Err(e) => {
+            if let Some(r) = not_permitted(&session, &e) {
+                return r;
+            }
             let mut st = DetailState::clean();
             st.errors.reveal = Some(render::message(&e));
             refused(&app, &session, &id, &e, st).await
@@ -296,6 +305,9 @@ async fn rotate(State(app): State<App>, Path(id): Path<String>, Posted { session
     match result {
         Ok(p) => value_page(&session, p, "rotated", StatusCode::OK),
         Err(e) => {
+            if let Some(r) = not_permitted(&session, &e) {
+                return r;
+            }
             let mut st = DetailState::clean();
             st.grace_hours = grace;
             st.errors.rotate = Some(render::message(&e));
@@ -317,6 +329,9 @@ async fn delete(State(app): State<App>, Path(id): Path<String>, Posted { session
     match result {
         Ok(p) => render::done("/psks", &format!("Deleted PSK {}", p.psk_id)),
         Err(e) => {
+            if let Some(r) = not_permitted(&session, &e) {
+                return r;
+            }
             let mut st = DetailState::clean();
             st.errors.delete = Some(render::message(&e));
             st.confirm = typed;

@@ -91,6 +91,12 @@ pub(super) fn with_status(mut resp: Response, status: StatusCode) -> Response {
     resp
 }
 
+/// A refusal for want of permission gets the error page: there is no form to show it next to,
+/// as the page offers this user none.
+pub(super) fn not_permitted(session: &Session, e: &Error) -> Option<Response> {
+    (e.code() == "INSUFFICIENT_SCOPE").then(|| render::error_response(session, e))
+}
+
 pub(super) fn status_of(e: &Error) -> StatusCode {
     crate::http::error::status(e)
 }
@@ -270,6 +276,9 @@ async fn create(State(app): State<App>, Posted { session, form }: Posted) -> Res
     match result {
         Ok(v) => render::done(&format!("/vnis/{}", v.id), &format!("Created VNI {} ({})", v.name, v.cidr)),
         Err(e) => {
+            if let Some(r) = not_permitted(&session, &e) {
+                return r;
+            }
             let page =
                 list_page(&app, &session, &ListQuery::default(), VniForm::from_form(&form), Some(render::message(&e)))
                     .await;
@@ -371,6 +380,9 @@ async fn update(State(app): State<App>, Path(id): Path<String>, Posted { session
     match result {
         Ok(v) => render::done(&format!("/vnis/{}", v.id), &format!("Saved VNI {}", v.name)),
         Err(e) => {
+            if let Some(r) = not_permitted(&session, &e) {
+                return r;
+            }
             let mut st = DetailState::clean();
             st.edit = Some(VniForm::from_form(&form));
             st.errors.edit = Some(render::message(&e));
@@ -392,6 +404,9 @@ async fn delete(State(app): State<App>, Path(id): Path<String>, Posted { session
     match result {
         Ok(v) => render::done("/vnis", &format!("Deleted VNI {}", v.name)),
         Err(e) => {
+            if let Some(r) = not_permitted(&session, &e) {
+                return r;
+            }
             let mut st = DetailState::clean();
             st.errors.delete = Some(render::message(&e));
             st.confirm = typed;
@@ -420,6 +435,9 @@ async fn allocate(State(app): State<App>, Path(id): Path<String>, Posted { sessi
             &format!("Allocated {} to {} {}", a.address, a.holder_type, a.holder_id),
         ),
         Err(e) => {
+            if let Some(r) = not_permitted(&session, &e) {
+                return r;
+            }
             let mut st = DetailState::clean();
             st.alloc = alloc;
             st.errors.allocate = Some(render::message(&e));
@@ -433,6 +451,9 @@ async fn release(State(app): State<App>, Path(id): Path<String>, Posted { sessio
     match app.vni_release(&session.actor, &id, &address).await {
         Ok(()) => render::done(&format!("/vnis/{id}"), &format!("Released {address}")),
         Err(e) => {
+            if let Some(r) = not_permitted(&session, &e) {
+                return r;
+            }
             let mut st = DetailState::clean();
             st.errors.release = Some(render::message(&e));
             refused(&app, &session, &id, &e, st).await
