@@ -131,6 +131,8 @@ async fn vni_pages_create_edit_allocate_and_delete() {
         .await;
     assert_eq!(taken.status, 409, "{}", taken.html);
     taken.has("ADDRESS_TAKEN").has("value=\"nas2\"").has("value=\"10.120.0.50\"");
+    // Answering a form at its POST address, the page still refreshes itself from the detail page.
+    taken.has(&format!("data-live-url=\"/vnis/{id}?page=1\""));
     let allocs = admin.get(&format!("/api/v1/vnis/{id}/allocations")).await;
     assert_eq!(allocs.json["meta"]["total"], 2, "{}", allocs.text);
     let detail = c.get(&format!("/vnis/{id}")).await;
@@ -170,7 +172,22 @@ async fn a_viewer_sees_vnis_without_actions_and_its_posts_are_refused() {
     list.has("href=\"/vnis/").lacks("Create VNI").lacks("action=\"/vnis\"");
     let detail = v.get(&format!("/vnis/{id}")).await;
     assert_eq!(detail.status, 200);
-    detail.has("<h1>VNI lab</h1>").lacks("Allocate").lacks("Delete VNI").lacks("Save changes");
+    detail.has("<h1>VNI lab</h1>").lacks("Allocate").lacks("Delete VNI").lacks("Save changes").lacks("Release");
+
+    // Allocations come 50 to a page.
+    for n in 0..51 {
+        let r = admin
+            .post(
+                &format!("/api/v1/vnis/{id}/allocations"),
+                json!({"holder_type": "other", "holder_id": format!("h-{n}")}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let first = v.get(&format!("/vnis/{id}")).await;
+    first.has("Page 1 of 2").has(&format!("href=\"/vnis/{id}?page=2\"")).has(">10.7.0.50<").lacks(">10.7.0.51<");
+    let second = v.get(&format!("/vnis/{id}?page=2")).await;
+    second.has("Page 2 of 2").has(">10.7.0.51<").lacks(">10.7.0.1<").has("51 of ");
 
     for (path, fields) in [
         ("/vnis".to_string(), vec![("name", "x"), ("vni", "8"), ("cidr", "10.8.0.0/24")]),
@@ -485,7 +502,7 @@ async fn clusters_are_created_from_available_assets() {
     detail
         .has("Creating cluster c1")
         .has("<h1>Cluster c1</h1>")
-        .has(&format!("data-live-topics=\"cluster:{id} workflow\""));
+        .has(&format!("data-live-topics=\"cluster:{id} workflow\" data-live-url=\"/clusters/{id}\""));
     detail.has(">n-a</a>").has(">n-b</a>").has("10.30.0.11/24").has("<progress max=\"4\"");
     detail.has("Download talosconfig").lacks("Download kubeconfig").has("Delete cluster c1");
     c.get("/clusters").await.has(&format!("href=\"/clusters/{id}\">c1</a>")).has("1 control plane(s), 1 worker(s)");

@@ -57,6 +57,8 @@ pub(super) struct Pager {
     pub total: i64,
     pub prev: Option<String>,
     pub next: Option<String>,
+    /// This page's own URL: where live updates re-fetch it, also when it answered a form.
+    pub current: String,
 }
 
 impl Pager {
@@ -70,6 +72,7 @@ impl Pager {
             total,
             prev: (page.page > 1).then(|| link(page.page - 1)),
             next: (page.page < pages).then(|| link(page.page + 1)),
+            current: link(page.page),
         }
     }
 }
