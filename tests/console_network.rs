@@ -287,6 +287,8 @@ async fn psk_values_show_once_and_reveals_are_audited() {
     assert_eq!(off.status, 303);
     op.follow(&off).await.has("PSK guest-jane is disabled").has("Enable");
     assert_eq!(admin.get(&format!("/api/v1/psks/{id}")).await.json["status"], "disabled");
+    op.get("/psks?status=active").await.lacks("guest-jane").has("match this filter");
+    op.get("/psks?status=disabled").await.has("guest-jane").has("<option value=\"disabled\" selected>");
     let refused = op.post(&format!("/psks/{id}/rotate"), &[]).await;
     assert_eq!(refused.status, 409);
     refused.has("PSK_NOT_ACTIVE");
