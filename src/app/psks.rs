@@ -450,6 +450,15 @@ impl AppState {
         Ok(out)
     }
 
+    /// The PSK without its value (the console's detail page): nothing secret is read, so
+    /// nothing is audited; revealing the value goes through `psk_get`.
+    pub async fn psk_summary(&self, actor: &Actor, key: &str) -> Result<PskView> {
+        actor.require(Scope::PsksRead)?;
+        let mut conn = self.store.pool().acquire().await?;
+        let row = Self::psk_find(&mut conn, key).await?;
+        Ok(self.psk_view(&row, &now_rfc3339()))
+    }
+
     pub async fn psk_update(&self, actor: &Actor, key: &str, req: UpdatePsk) -> Result<PskView> {
         actor.require(Scope::PsksWrite)?;
         if let Some(n) = &req.psk_id {
