@@ -58,9 +58,9 @@ pub fn mask_url(url: &str) -> String {
 
 fn secs(d: std::time::Duration) -> String {
     let s = d.as_secs();
-    if s >= 3600 && s % 3600 == 0 {
+    if s >= 3600 && s.is_multiple_of(3600) {
         format!("{} h", s / 3600)
-    } else if s >= 60 && s % 60 == 0 {
+    } else if s >= 60 && s.is_multiple_of(60) {
         format!("{} min", s / 60)
     } else if s == 0 && d.as_millis() > 0 {
         format!("{} ms", d.as_millis())
