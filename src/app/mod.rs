@@ -18,6 +18,7 @@ pub mod images;
 pub mod lifecycle;
 pub mod policies;
 pub mod psks;
+pub mod settings;
 pub mod setup;
 pub mod users;
 pub mod vnis;

@@ -18,6 +18,7 @@ use crate::error::Error;
 pub const SESSION_COOKIE: &str = "ironbay_session";
 pub const REFRESH_COOKIE: &str = "ironbay_refresh";
 pub const LOGIN_PATH: &str = "/api/v1/auth/login";
+pub const REFRESH_PATH: &str = "/api/v1/auth/refresh";
 pub const ENROLL_PATH: &str = "/api/v1/devices/enroll";
 
 pub async fn gate(
@@ -28,9 +29,13 @@ pub async fn gate(
 ) -> Response {
     let ip = peer.ip();
     let mut actor = Actor::anonymous(Some(ip));
+    let mut csrf_missing = false;
     if let Some(cred) = credential(req.headers()) {
         match app.authenticate(&cred).await {
-            Ok(p) => actor.principal = Some(p),
+            Ok(p) => {
+                csrf_missing = !cookie_write_has_csrf(&app, &cred, &p, &req);
+                actor.principal = Some(p);
+            }
             Err(reason) => actor.rejected = Some(reason),
         }
     }
@@ -49,7 +54,14 @@ pub async fn gate(
         (&app.limits.api, key)
     };
     let verdict = bucket.check(&key);
-    let mut resp = if verdict.allowed {
+    let mut resp = if verdict.allowed && csrf_missing {
+        Error::Forbidden {
+            code: "CSRF_TOKEN_INVALID",
+            message: "a write authenticated by the session cookie needs the session's X-CSRF-Token header".into(),
+            details: None,
+        }
+        .into_response()
+    } else if verdict.allowed {
         req.extensions_mut().insert(actor);
         next.run(req).await
     } else {
@@ -62,6 +74,25 @@ pub async fn gate(
     };
     stamp(resp.headers_mut(), verdict);
     resp
+}
+
+/// Whether a request is safe from cross-site forgery: a browser sends the session cookie with any
+/// request, so a cookie-authenticated write must also carry the session's CSRF token (the console
+/// puts it in `X-CSRF-Token`). Bearer tokens and API keys are never sent by a browser on its own.
+/// Login and refresh act on their own credentials, not the session's authority.
+fn cookie_write_has_csrf(app: &App, cred: &Credential, p: &Principal, req: &Request) -> bool {
+    use axum::http::Method;
+    let (Credential::SessionCookie(_), Principal::User { session_id, .. }) = (cred, p) else { return true };
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        || matches!(req.uri().path(), LOGIN_PATH | REFRESH_PATH)
+    {
+        return true;
+    }
+    let expected = crate::console::session::csrf_token(app, session_id);
+    req.headers()
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|sent| crate::secret::ct_eq(sent.as_bytes(), expected.as_bytes()))
 }
 
 /// Routes a device calls with no API credentials (its enrollment token or its key prove who it

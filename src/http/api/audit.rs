@@ -97,7 +97,7 @@ const CSV_HEADER: &str =
 
 /// RFC 4180: quote every field that holds a comma, quote or line break; double the quotes. A
 /// leading `=`, `+`, `-` or `@` is prefixed with `'` so spreadsheets do not run it as a formula.
-fn to_csv(rows: &[AuditRow]) -> String {
+pub(crate) fn to_csv(rows: &[AuditRow]) -> String {
     fn field(s: &str) -> String {
         let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_string() };
         if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s }
