@@ -57,9 +57,16 @@ async fn login_logout_and_csrf() {
     assert_eq!(p.status, 303, "after logout: {}", p.html);
 
     // Unknown pages: the console's 404, not the API's JSON; the API keeps its JSON.
-    let r = reqwest::get(format!("{}/no-such-page", app.base)).await.unwrap();
+    let r = reqwest::Client::new()
+        .get(format!("{}/no-such-page", app.base))
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     assert!(r.text().await.unwrap().contains("There is no page at this address."));
+    let r = reqwest::get(format!("{}/no-such-page", app.base)).await.unwrap();
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "ROUTE_NOT_FOUND");
     let r = reqwest::get(format!("{}/api/v1/no-such-route", app.base)).await.unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "ROUTE_NOT_FOUND");

@@ -245,11 +245,14 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
     (axum::http::StatusCode::METHOD_NOT_ALLOWED, axum::Json(body))
 }
 
-/// Unknown paths: the API's error body under `/api/`, the console's page elsewhere.
-async fn api_not_found(uri: axum::http::Uri) -> axum::response::Response {
-    if uri.path().starts_with("/api/") {
-        Error::not_found("ROUTE_NOT_FOUND", format!("no route for {}", uri.path())).into_response()
-    } else {
+/// Unknown paths: the console's page for a browser asking for HTML outside `/api/`, the API's
+/// error body for everyone else.
+async fn api_not_found(uri: axum::http::Uri, headers: axum::http::HeaderMap) -> axum::response::Response {
+    let wants_html =
+        headers.get(axum::http::header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"));
+    if wants_html && !uri.path().starts_with("/api/") {
         crate::console::render::error_page(None, axum::http::StatusCode::NOT_FOUND, "There is no page at this address.")
+    } else {
+        Error::not_found("ROUTE_NOT_FOUND", format!("no route for {}", uri.path())).into_response()
     }
 }
