@@ -22,7 +22,7 @@ source bench/nginx.sh
 BENCH="$CARGO_TARGET_DIR/release/examples/console_bench"
 
 BASE=$(start_ironbay sqlite "sqlite://$WORK/ironbay.db")
-APP_PID=${PIDS[-1]}
+APP_PID=$(cat "$WORK/sqlite/ironbay.pid")
 KEY=$(api_key "$BASE" '["assets:read","assets:write"]')
 count() { curl -sf "$BASE/api/v1/assets?per_page=1" -H "Authorization: Bearer $KEY" | python3 -c 'import json,sys; print(json.load(sys.stdin)["meta"]["total"])'; }
 seeded=0 run=0

@@ -10,6 +10,8 @@ PIDS=()
 PG_DATA=""
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  # Appliances started inside $(start_ironbay …) live in a subshell's PIDS: their pid files.
+  for f in "$WORK"/*/ironbay.pid; do [[ -f $f ]] && kill "$(cat "$f")" 2>/dev/null || true; done
   if [[ -n "$PG_DATA" ]]; then runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast stop >/dev/null 2>&1 || true; fi
   rm -rf "$WORK"
 }
@@ -46,6 +48,7 @@ start_ironbay() {
     IRONBAY_RATE_LIMIT__LOGIN_PER_MINUTE=1000000000 IRONBAY_RATE_LIMIT__LOGIN_BURST=1000000000 \
     "$BIN" serve --listen "127.0.0.1:$port" --data-dir "$dir" --database-url "$url" >"$dir/out" 2>"$dir/err" &
   PIDS+=($!)
+  echo $! >"$dir/ironbay.pid"
   local base="http://127.0.0.1:$port"
   for _ in $(seq 100); do curl -sf "$base/api/v1/health" >/dev/null && break; sleep 0.1; done
   echo "$base"
