@@ -50,7 +50,7 @@ curl -sf -o /dev/null -c "$JAR" -b "$JAR" --data-urlencode "_csrf=$TOKEN" --data
 SESSION=$(awk '$6=="ironbay_session" {print $7}' "$JAR")
 [[ -n $SESSION ]] || { echo "console login failed" >&2; exit 1; }
 
-PAGES=("/assets" "/assets?page=150" "/assets?state=discovered&tag=rack-3" "/assets?sort=hostname&order=desc&page=20")
+PAGES=("/assets" "/assets?page=150" "/assets?state=available&tag=rack-3" "/assets?sort=hostname&order=desc&page=20")
 stats() { python3 -c 'import sys,statistics as s; v=sorted(float(x)*1000 for x in sys.stdin.read().split()); print("%.2f %.2f" % (s.median(v), v[int(0.9*(len(v)-1))]))'; }
 
 echo

@@ -8,8 +8,8 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use super::audit::with_status;
 use super::form::Posted;
+use super::list::with_status;
 use super::render::{self, Layout};
 use super::session::Session;
 use crate::app::App;

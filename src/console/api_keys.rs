@@ -9,8 +9,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use super::audit::{Pager, page_request, query, with_status};
 use super::form::{FormData, Posted};
+use super::list::{Pager, page_request, query, with_status};
 use super::render::{self, Layout};
 use super::session::Session;
 use crate::app::App;
@@ -73,7 +73,7 @@ async fn list_page(app: &App, session: &Session, q: &FormData, f: FormData, erro
         Ok(p) => {
             let view = ListPage {
                 l: Layout::new(session, "API keys", "api-keys"),
-                pager: Pager::new(page, p.total, "/api-keys", &[]),
+                pager: Pager::filtered(page, p.total, "/api-keys", &[]),
                 keys: p.items,
                 scopes: session.role.scopes().iter().map(|s| s.as_str()).collect(),
                 expiry: EXPIRY_DAYS,

@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use ironbay_wire::inventory::{Disk, Nic};
 
 use super::form::{FormData, Posted, urlencode};
+use super::list::PER_PAGE;
 use super::render::{self, Layout};
 use super::session::Session;
 use crate::app::assets::{AssetView, BmcInput, CreateAsset, UpdateAsset};
@@ -28,8 +29,6 @@ use crate::secret::Secret;
 use crate::store::console_assets::{AssetListQuery, AssetSort, ClusterFilter};
 use crate::store::workflows::WorkflowQuery;
 
-/// Rows per page of the asset table.
-const PER_PAGE: u32 = 50;
 /// How long the asset page waits for the BMC's power state before showing the page without it
 /// (an unreachable BMC is retried for much longer; the "Read power state" button waits for it).
 const PAGE_BMC_WAIT: std::time::Duration = std::time::Duration::from_secs(3);

@@ -1,6 +1,5 @@
 //! `/audit`: the audit log with filters, its export (the API's CSV or JSON, as a download) and
-//! the chain verification. Also the small list helpers (page numbers, pager links, status) the
-//! admin pages share.
+//! the chain verification.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -11,62 +10,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use super::form::{FormData, Posted, urlencode};
+use super::list::{Pager, page_request, query, with_status};
 use super::render::{self, Layout};
 use super::session::Session;
-use crate::app::{App, PageRequest};
+use crate::app::App;
 use crate::audit::Verification;
 use crate::error::Error;
 use crate::store::audit::{AuditQuery, AuditRow};
-
-/// Rows per list page on the console.
-pub(super) const PER_PAGE: u32 = 50;
-
-/// The query string as form fields (a malformed one reads as empty: filters are optional).
-pub(super) fn query(raw: &Option<String>) -> FormData {
-    FormData::parse(raw.as_deref().unwrap_or_default().as_bytes())
-}
-
-/// `?page=N` (1 when missing or not a number), 50 per page.
-pub(super) fn page_request(q: &FormData) -> PageRequest {
-    let page = q.get("page").and_then(|p| p.parse::<u32>().ok()).filter(|p| (1..=1_000_000).contains(p)).unwrap_or(1);
-    PageRequest { page, per_page: PER_PAGE }
-}
-
-/// A response with another status (a form re-rendered with its error keeps the error's status).
-pub(super) fn with_status(resp: impl IntoResponse, status: StatusCode) -> Response {
-    let mut resp = resp.into_response();
-    *resp.status_mut() = status;
-    resp
-}
-
-/// Previous/next links of a paginated list, keeping its filters.
-#[derive(Debug, Clone)]
-pub(super) struct Pager {
-    pub page: u32,
-    pub pages: u32,
-    pub total: i64,
-    base: String,
-}
-
-impl Pager {
-    pub fn new(page: PageRequest, total: i64, path: &str, keep: &[(&str, String)]) -> Pager {
-        let per = u64::from(page.per_page.max(1));
-        let pages = (total.max(0) as u64).div_ceil(per).clamp(1, u64::from(u32::MAX)) as u32;
-        let mut base = format!("{path}?");
-        for (k, v) in keep.iter().filter(|(_, v)| !v.is_empty()) {
-            base.push_str(&format!("{k}={}&", urlencode(v)));
-        }
-        Pager { page: page.page, pages, total, base }
-    }
-
-    pub fn prev(&self) -> Option<String> {
-        (self.page > 1).then(|| format!("{}page={}", self.base, self.page.min(self.pages + 1) - 1))
-    }
-
-    pub fn next(&self) -> Option<String> {
-        (self.page < self.pages).then(|| format!("{}page={}", self.base, self.page + 1))
-    }
-}
 
 pub fn routes() -> Router<App> {
     Router::new().route("/audit", get(list)).route("/audit/export", get(export)).route("/audit/verify", post(verify))
@@ -137,7 +87,7 @@ async fn page(app: &App, session: &Session, f: FormData, verification: Option<Ve
     let page_req = page_request(&f);
     let mut view = AuditPage {
         l: Layout::new(session, "Audit log", "audit"),
-        pager: Pager::new(page_req, 0, "/audit", &keep),
+        pager: Pager::filtered(page_req, 0, "/audit", &keep),
         f: f.clone(),
         outcomes: OUTCOMES,
         rows: Vec::new(),
@@ -151,7 +101,7 @@ async fn page(app: &App, session: &Session, f: FormData, verification: Option<Ve
     };
     match result {
         Ok(p) => {
-            view.pager = Pager::new(page_req, p.total, "/audit", &keep);
+            view.pager = Pager::filtered(page_req, p.total, "/audit", &keep);
             view.rows = p.items;
             view.into_response()
         }
@@ -212,16 +162,6 @@ async fn verify(State(app): State<App>, posted: Posted) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pager_keeps_filters_and_bounds() {
-        let p = Pager::new(PageRequest { page: 2, per_page: 50 }, 120, "/audit", &[("action", "asset.*".into())]);
-        assert_eq!(p.pages, 3);
-        assert_eq!(p.prev().as_deref(), Some("/audit?action=asset%2E%2A&page=1"));
-        assert_eq!(p.next().as_deref(), Some("/audit?action=asset%2E%2A&page=3"));
-        let one = Pager::new(PageRequest { page: 1, per_page: 50 }, 0, "/x", &[]);
-        assert_eq!((one.pages, one.prev(), one.next()), (1, None, None));
-    }
 
     #[test]
     fn time_filters_accept_dates_and_rfc3339() {

@@ -13,9 +13,10 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::form::{FormData, Posted};
+use super::list::{ListQuery, Pager, with_status};
 use super::render::{self, Layout};
 use super::session::Session;
-use super::vnis::{ListQuery, Pager, ip_field, ip_list, not_permitted, status_of, with_status};
+use super::vnis::{ip_field, ip_list, not_permitted, status_of};
 use crate::app::clusters::{ClusterView, CreateCluster, NodeRequest};
 use crate::app::vnis::VniView;
 use crate::app::{App, MAX_PER_PAGE, PageRequest};

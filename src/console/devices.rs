@@ -13,9 +13,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use super::form::{FormData, Posted};
+use super::list::{ListQuery, Pager, keep_filters, with_status};
 use super::render::{self, Layout};
 use super::session::Session;
-use super::vnis::{ListQuery, Pager, int_field, keep_filters, not_permitted, status_of, with_status};
+use super::vnis::{int_field, not_permitted, status_of};
 use crate::app::devices::{DeviceEventView, DeviceStatus, DeviceView};
 use crate::app::enroll_tokens::{CreateEnrollToken, EnrollTokenView, TokenStatus};
 use crate::app::vnis::VniView;
@@ -331,7 +332,7 @@ async fn delete(State(app): State<App>, Path(id): Path<String>, Posted { session
                 &app,
                 &session,
                 &id,
-                PageRequest { page: 1, per_page: super::vnis::PER_PAGE },
+                PageRequest { page: 1, per_page: super::list::PER_PAGE },
                 typed,
                 Some(render::message(&e)),
             )

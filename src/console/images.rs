@@ -12,8 +12,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use super::audit::{Pager, page_request, query, with_status};
 use super::form::{FormData, Posted};
+use super::list::{Pager, page_request, query, with_status};
 use super::render::{self, Layout};
 use super::session::Session;
 use crate::app::App;
@@ -84,14 +84,14 @@ async fn list(State(app): State<App>, session: Session, RawQuery(raw): RawQuery)
     let mut view = ListPage {
         l: Layout::new(&session, "Images", "images"),
         images: Vec::new(),
-        pager: Pager::new(page, 0, "/os-images", &keep),
+        pager: Pager::filtered(page, 0, "/os-images", &keep),
         f: f.clone(),
         statuses: STATUSES,
         error: None,
     };
     match app.image_list(&session.actor, f.get("name"), f.get("status"), page).await {
         Ok(p) => {
-            view.pager = Pager::new(page, p.total, "/os-images", &keep);
+            view.pager = Pager::filtered(page, p.total, "/os-images", &keep);
             view.images = p.items;
             view.into_response()
         }

@@ -8,6 +8,7 @@
 //! without JavaScript otherwise.
 
 pub mod form;
+mod list;
 pub mod render;
 pub mod session;
 

@@ -9,8 +9,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use super::audit::{Pager, page_request, query, with_status};
 use super::form::{FormData, Posted};
+use super::list::{Pager, page_request, query, with_status};
 use super::render::{self, Layout};
 use super::session::Session;
 use crate::app::App;
@@ -148,7 +148,7 @@ async fn list(State(app): State<App>, session: Session, RawQuery(raw): RawQuery)
     match app.policy_list(&session.actor, page).await {
         Ok(p) => ListPage {
             l: Layout::new(&session, "Policies", "policies"),
-            pager: Pager::new(page, p.total, "/policies", &[]),
+            pager: Pager::filtered(page, p.total, "/policies", &[]),
             policies: p.items,
         }
         .into_response(),

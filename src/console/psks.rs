@@ -13,9 +13,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use super::form::{FormData, Posted};
+use super::list::{ListQuery, Pager, keep_filters, with_status};
 use super::render::{self, Layout};
 use super::session::Session;
-use super::vnis::{ListQuery, Pager, int_field, keep_filters, not_permitted, status_of, with_status};
+use super::vnis::{int_field, not_permitted, status_of};
 use crate::app::App;
 use crate::app::psks::{CreatePsk, PskView, PskWithValue, RotatePsk, UpdatePsk};
 use crate::error::Error;

@@ -8,8 +8,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use super::audit::{Pager, page_request, query, with_status};
 use super::form::{FormData, Posted};
+use super::list::{Pager, page_request, query, with_status};
 use super::render::{self, Layout};
 use super::session::Session;
 use crate::app::App;
@@ -67,7 +67,7 @@ async fn list_page(app: &App, session: &Session, q: &FormData, f: FormData, erro
         Ok(p) => {
             let view = ListPage {
                 l: Layout::new(session, "Users", "users"),
-                pager: Pager::new(page, p.total, "/users", &[]),
+                pager: Pager::filtered(page, p.total, "/users", &[]),
                 users: p.items,
                 roles: ROLES,
                 f,

@@ -1,6 +1,6 @@
 //! `/vnis`: network segments and their address allocations (list with pool use, create, detail,
-//! edit, delete with typed confirmation, allocate and release). Also the list helpers the other
-//! network pages share (`ListQuery`, `Pager`, `failed`).
+//! edit, delete with typed confirmation, allocate and release). Also the form-field readers the
+//! other network pages share (`int_field`, `ip_field`, `ip_list`, `not_permitted`).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -13,7 +13,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use super::form::{FormData, Posted, urlencode};
+use super::form::{FormData, Posted};
+use super::list::{ListQuery, PER_PAGE, Pager, with_status};
 use super::render::{self, Layout};
 use super::session::Session;
 use crate::app::vnis::{AllocateRequest, CreateVni, RangeBody, UpdateVni, VniView};
@@ -28,70 +29,6 @@ pub fn routes() -> Router<App> {
         .route("/vnis/{id}/delete", post(delete))
         .route("/vnis/{id}/allocations", post(allocate))
         .route("/vnis/{id}/release", post(release))
-}
-
-/// Rows per console list page.
-pub(super) const PER_PAGE: u32 = 50;
-
-/// A list page's query string, read leniently: a bad page number is page 1, not an error page.
-#[derive(Debug, Default)]
-pub(super) struct ListQuery(pub HashMap<String, String>);
-
-impl ListQuery {
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
-    }
-
-    pub fn page(&self, name: &str) -> PageRequest {
-        let page = self.get(name).and_then(|p| p.parse::<u32>().ok()).filter(|p| *p >= 1).unwrap_or(1);
-        PageRequest { page, per_page: PER_PAGE }
-    }
-}
-
-/// Previous/next links of a paginated table; `base` is the page's URL with its other query
-/// parameters, ending in `?` or `&`.
-#[derive(Debug, Clone)]
-pub(super) struct Pager {
-    pub page: u32,
-    pub pages: u32,
-    pub total: i64,
-    pub prev: Option<String>,
-    pub next: Option<String>,
-    /// This page's own URL: where live updates re-fetch it, also when it answered a form.
-    pub current: String,
-}
-
-impl Pager {
-    pub fn new(base: &str, param: &str, page: PageRequest, total: i64) -> Pager {
-        let per = i64::from(page.per_page.max(1));
-        let pages = u32::try_from(((total.max(0) + per - 1) / per).max(1)).unwrap_or(u32::MAX);
-        let link = |n: u32| format!("{base}{param}={n}");
-        Pager {
-            page: page.page,
-            pages,
-            total,
-            prev: (page.page > 1).then(|| link(page.page - 1)),
-            next: (page.page < pages).then(|| link(page.page + 1)),
-            current: link(page.page),
-        }
-    }
-}
-
-/// `?k=v&` for the filters that are set, to keep them on pager links.
-pub(super) fn keep_filters(path: &str, q: &ListQuery, names: &[&str]) -> String {
-    let mut s = format!("{path}?");
-    for n in names {
-        if let Some(v) = q.get(n) {
-            s.push_str(&format!("{n}={}&", urlencode(v)));
-        }
-    }
-    s
-}
-
-/// A page re-rendered after a refused form: the service's status (422, 409, 403…) on the page.
-pub(super) fn with_status(mut resp: Response, status: StatusCode) -> Response {
-    *resp.status_mut() = status;
-    resp
 }
 
 /// A refusal for want of permission gets the error page: there is no form to show it next to,

@@ -9,8 +9,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use super::audit::{Pager, page_request, query, with_status};
 use super::form::{FormData, Posted};
+use super::list::{Pager, page_request, query, with_status};
 use super::render::{self, Layout};
 use super::session::Session;
 use crate::app::App;
@@ -81,7 +81,7 @@ async fn list(State(app): State<App>, session: Session, RawQuery(raw): RawQuery)
     match app.webhook_list(&session.actor, page).await {
         Ok(p) => ListPage {
             l: Layout::new(&session, "Webhooks", "webhooks"),
-            pager: Pager::new(page, p.total, "/webhooks", &[]),
+            pager: Pager::filtered(page, p.total, "/webhooks", &[]),
             webhooks: p.items,
         }
         .into_response(),
@@ -157,7 +157,7 @@ async fn detail_page(
         l: Layout::new(session, format!("Webhook {}", w.url), "webhooks"),
         w,
         deliveries: Vec::new(),
-        pager: Pager::new(page, 0, &path, &keep),
+        pager: Pager::filtered(page, 0, &path, &keep),
         status: filter.clone(),
         statuses: DELIVERY_STATUSES,
         error,
@@ -165,7 +165,7 @@ async fn detail_page(
     let filter = (!filter.is_empty()).then_some(filter.as_str());
     match app.webhook_deliveries(&session.actor, id, filter, page).await {
         Ok(p) => {
-            view.pager = Pager::new(page, p.total, &path, &keep);
+            view.pager = Pager::filtered(page, p.total, &path, &keep);
             view.deliveries = p.items;
             with_status(view, status)
         }
