@@ -176,12 +176,19 @@ async fn images_create_upload_through_the_api_with_csrf_and_delete() {
     list.has("tiny.raw").lacks("debian-12");
     c.get("/os-images?name=debian-12").await.has("debian-12").lacks("tiny.raw");
 
-    // The script's PUT: the session cookie alone is refused (cross-site forgery), with the
-    // page's token it is stored.
+    // The script's PUT: from a browser, the session cookie alone is refused (cross-site forgery),
+    // with the page's token it is stored.
     let body = b"a very small disk image".to_vec();
     let url = format!("{}/api/v1/images/{id}/content", app.base);
-    let r =
-        c.http.put(&url).header("content-type", "application/octet-stream").body(body.clone()).send().await.unwrap();
+    let r = c
+        .http
+        .put(&url)
+        .header("content-type", "application/octet-stream")
+        .header("sec-fetch-site", "same-origin")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
     assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "CSRF_TOKEN_INVALID");
     let r = c
@@ -189,6 +196,7 @@ async fn images_create_upload_through_the_api_with_csrf_and_delete() {
         .put(&url)
         .header("content-type", "application/octet-stream")
         .header("x-csrf-token", "0123456789abcdef")
+        .header("sec-fetch-site", "same-origin")
         .body(body.clone())
         .send()
         .await
@@ -437,16 +445,29 @@ async fn audit_export_verify_settings_and_api_csrf() {
     app.user(&admin_api, "otto", "operator").await;
     let mut c = Console::login(&app.base, "admin", ADMIN_PASSWORD).await;
 
-    // A cookie-authenticated API write needs the session's token.
+    // A cookie-authenticated API write from a browser (it says so: Origin, Sec-Fetch-Site) needs
+    // the session's token.
     let vni = json!({"name": "lab", "cidr": "10.77.0.0/24", "vni": 77});
-    let r = c.http.post(format!("{}/api/v1/vnis", app.base)).json(&vni).send().await.unwrap();
-    assert_eq!(r.status(), 403);
-    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "CSRF_TOKEN_INVALID");
+    for (h, v) in [("origin", "http://evil.example"), ("sec-fetch-site", "cross-site")] {
+        let r = c.http.post(format!("{}/api/v1/vnis", app.base)).header(h, v).json(&vni).send().await.unwrap();
+        assert_eq!(r.status(), 403, "{h}");
+        assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "CSRF_TOKEN_INVALID");
+    }
     let r = c
         .http
         .post(format!("{}/api/v1/vnis", app.base))
+        .header("origin", &app.base)
         .header("x-csrf-token", &c.csrf)
         .json(&vni)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    // A script holding the cookie itself (no browser headers) cannot be forged into anything.
+    let r = c
+        .http
+        .post(format!("{}/api/v1/vnis", app.base))
+        .json(&json!({"name": "lab3", "cidr": "10.79.0.0/24", "vni": 79}))
         .send()
         .await
         .unwrap();

@@ -77,15 +77,22 @@ pub async fn gate(
 }
 
 /// Whether a request is safe from cross-site forgery: a browser sends the session cookie with any
-/// request, so a cookie-authenticated write must also carry the session's CSRF token (the console
-/// puts it in `X-CSRF-Token`). Bearer tokens and API keys are never sent by a browser on its own.
-/// Login and refresh act on their own credentials, not the session's authority.
+/// request, so a cookie-authenticated write from a browser must also carry the session's CSRF token
+/// (the console puts it in `X-CSRF-Token`). Bearer tokens and API keys are never sent by a browser
+/// on its own. Only a browser can be made to send a request its user did not mean, and browsers say
+/// so (`Sec-Fetch-Site` on every request, `Origin` on every cross-origin write): a script or CLI that
+/// holds the cookie itself keeps working without the token. Login and refresh act on their own
+/// credentials, not the session's authority.
 fn cookie_write_has_csrf(app: &App, cred: &Credential, p: &Principal, req: &Request) -> bool {
     use axum::http::Method;
     let (Credential::SessionCookie(_), Principal::User { session_id, .. }) = (cred, p) else { return true };
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
         || matches!(req.uri().path(), LOGIN_PATH | REFRESH_PATH)
     {
+        return true;
+    }
+    let from_browser = req.headers().contains_key("sec-fetch-site") || req.headers().contains_key(header::ORIGIN);
+    if !from_browser {
         return true;
     }
     let expected = crate::console::session::csrf_token(app, session_id);
