@@ -495,9 +495,9 @@ async fn audit_export_verify_settings_and_api_csrf() {
     let console_csv = r.text().await.unwrap();
     let api_csv = admin_api.get("/api/v1/audit/export?format=csv&action=vni.*").await.text;
     assert_eq!(console_csv, api_csv);
-    assert_eq!(console_csv.lines().count(), 3, "{console_csv}");
+    assert_eq!(console_csv.lines().count(), 4, "{console_csv}");
     let r = c.http.get(format!("{}/audit/export?format=json&action=vni.*", app.base)).send().await.unwrap();
-    assert_eq!(r.json::<serde_json::Value>().await.unwrap().as_array().map(Vec::len), Some(2));
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap().as_array().map(Vec::len), Some(3));
 
     let p = c.post("/audit/verify", &[]).await;
     assert_eq!(p.status, 200, "{}", p.html);
